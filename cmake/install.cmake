@@ -1,0 +1,1 @@
+# Installation (owned by the packaging work): placeholder until written.

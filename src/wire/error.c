@@ -1,0 +1,67 @@
+/* Error names and descriptions (include/sluice/error.h). */
+#include "sluice/error.h"
+
+#include <stddef.h>
+
+typedef struct err_entry {
+    int code;
+    const char *name;
+    const char *text;
+} err_entry;
+
+static const err_entry errs[] = {
+    {SL_OK, "OK", "success"},
+    {SL_ERR_INVAL, "ERR_INVAL", "invalid argument"},
+    {SL_ERR_NOMEM, "ERR_NOMEM", "out of memory or over a configured limit"},
+    {SL_ERR_BUFSZ, "ERR_BUFSZ", "output buffer too small"},
+    {SL_ERR_TRUNCATED, "ERR_TRUNCATED", "packet shorter than its fixed header"},
+    {SL_ERR_IP_VERSION, "ERR_IP_VERSION", "IP version field is wrong"},
+    {SL_ERR_IPV4_IHL, "ERR_IPV4_IHL", "IPv4 header length (IHL) below 5"},
+    {SL_ERR_IPV4_HDR_TRUNC, "ERR_IPV4_HDR_TRUNC", "IPv4 header runs past the packet"},
+    {SL_ERR_IPV4_TOTAL_LEN, "ERR_IPV4_TOTAL_LEN",
+     "IPv4 total length below the header or past the packet"},
+    {SL_ERR_IPV4_CHECKSUM, "ERR_IPV4_CHECKSUM", "IPv4 header checksum mismatch"},
+    {SL_ERR_IPV4_FRAG, "ERR_IPV4_FRAG", "IPv4 fragment ends past 65535 bytes"},
+    {SL_ERR_IPV4_OPT_LEN, "ERR_IPV4_OPT_LEN", "IPv4 option length below 2 or past the header"},
+    {SL_ERR_IPV4_OPT_FORMAT, "ERR_IPV4_OPT_FORMAT", "IPv4 option malformed (length or pointer)"},
+    {SL_ERR_IPV6_PAYLOAD_LEN, "ERR_IPV6_PAYLOAD_LEN", "IPv6 payload length past the packet"},
+    {SL_ERR_IPV6_EXT_TRUNC, "ERR_IPV6_EXT_TRUNC", "IPv6 extension header runs past the payload"},
+    {SL_ERR_IPV6_EXT_CHAIN, "ERR_IPV6_EXT_CHAIN", "IPv6 extension header chain too long"},
+    {SL_ERR_IPV6_HBH_ORDER, "ERR_IPV6_HBH_ORDER",
+     "IPv6 Hop-by-Hop header not directly after the fixed header"},
+    {SL_ERR_IPV6_OPT_LEN, "ERR_IPV6_OPT_LEN", "IPv6 option runs past its header"},
+    {SL_ERR_IPV6_JUMBO, "ERR_IPV6_JUMBO", "IPv6 jumbogram not supported"},
+    {SL_ERR_IPV6_FRAG, "ERR_IPV6_FRAG", "IPv6 fragment header malformed"},
+    {SL_ERR_TCP_OFFSET, "ERR_TCP_OFFSET", "TCP data offset below 5"},
+    {SL_ERR_TCP_HDR_TRUNC, "ERR_TCP_HDR_TRUNC", "TCP header runs past the segment"},
+    {SL_ERR_TCP_OPT_LEN, "ERR_TCP_OPT_LEN", "TCP option length below 2 or past the header"},
+    {SL_ERR_TCP_OPT_FIXED, "ERR_TCP_OPT_FIXED", "TCP option has the wrong length for its kind"},
+    {SL_ERR_TCP_CHECKSUM, "ERR_TCP_CHECKSUM", "TCP checksum mismatch"},
+    {SL_ERR_TCP_OPT_SPACE, "ERR_TCP_OPT_SPACE", "TCP options do not fit in 40 bytes"},
+    {SL_ERR_UDP_LEN, "ERR_UDP_LEN", "UDP length below 8 or past the packet"},
+    {SL_ERR_UDP_CHECKSUM, "ERR_UDP_CHECKSUM", "UDP checksum mismatch"},
+    {SL_ERR_UDP_ZERO_CSUM, "ERR_UDP_ZERO_CSUM", "UDP zero checksum over IPv6"},
+    {SL_ERR_ICMP_CHECKSUM, "ERR_ICMP_CHECKSUM", "ICMP checksum mismatch"},
+    {SL_ERR_ICMP_QUOTE, "ERR_ICMP_QUOTE", "ICMP error quotes no valid IP header and 8 bytes"},
+};
+
+static const err_entry *find(int e)
+{
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        if (errs[i].code == e)
+            return &errs[i];
+    }
+    return NULL;
+}
+
+const char *sl_strerror(int e)
+{
+    const err_entry *x = find(e);
+    return x != NULL ? x->text : "unknown error";
+}
+
+const char *sl_error_name(int e)
+{
+    const err_entry *x = find(e);
+    return x != NULL ? x->name : "?";
+}
