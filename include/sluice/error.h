@@ -19,6 +19,16 @@ typedef enum sl_error {
     SL_ERR_INVAL = -1,  /* an argument is out of its documented range      */
     SL_ERR_NOMEM = -2,  /* the allocator or a configured limit said no     */
     SL_ERR_BUFSZ = -3,  /* the output buffer is too small for the emit     */
+    SL_ERR_AGAIN = -4,  /* nothing to do now; try again after an event     */
+    SL_ERR_STALE = -5,  /* the handle was freed (generation mismatch)      */
+    SL_ERR_LIMIT = -6,  /* a configured limit (flows, queue, bytes) is hit */
+    SL_ERR_STATE = -7,  /* not valid in the handle's current state         */
+    SL_ERR_CLOSED = -8, /* the flow is closed                              */
+    SL_ERR_RESET = -9,  /* the peer reset the connection                   */
+    SL_ERR_TIMEDOUT = -10, /* retransmissions or idle timeout gave up      */
+    SL_ERR_REFUSED = -11,  /* the peer refused (RST to SYN, ICMP port unr.) */
+    SL_ERR_UNREACH = -12,  /* ICMP destination unreachable received        */
+    SL_ERR_MSGSIZE = -13,  /* datagram larger than the stack can carry     */
 
     /* ---- any wire parser (-100 ..) ---- */
     SL_ERR_TRUNCATED = -100, /* buffer shorter than the fixed header        */
@@ -58,8 +68,15 @@ typedef enum sl_error {
 
     /* ---- ICMPv4 / ICMPv6 (-190 ..) ---- */
     SL_ERR_ICMP_CHECKSUM = -190,    /* checksum does not verify           */
-    SL_ERR_ICMP_QUOTE = -191        /* error message whose quoted packet
+    SL_ERR_ICMP_QUOTE = -191,       /* error message whose quoted packet
                                        is not a valid IP header + 8 bytes */
+
+    /* ---- fragment reassembly (-210 ..) ---- */
+    SL_ERR_FRAG_OVERLAP = -210,     /* fragments overlap (RFC 5722)       */
+    SL_ERR_FRAG_TOO_BIG = -211,     /* reassembled size over 65535        */
+    SL_ERR_FRAG_LIMIT = -212,       /* datagram/byte/fragment limit hit   */
+    SL_ERR_FRAG_INCONSISTENT = -213 /* two last fragments, or data past the
+                                       last fragment's end               */
 } sl_error;
 
 /* A static, human-readable description of `e`; never NULL.  Unknown values

@@ -14,6 +14,16 @@ static const err_entry errs[] = {
     {SL_ERR_INVAL, "ERR_INVAL", "invalid argument"},
     {SL_ERR_NOMEM, "ERR_NOMEM", "out of memory or over a configured limit"},
     {SL_ERR_BUFSZ, "ERR_BUFSZ", "output buffer too small"},
+    {SL_ERR_AGAIN, "ERR_AGAIN", "nothing to do now, try again later"},
+    {SL_ERR_STALE, "ERR_STALE", "handle was freed"},
+    {SL_ERR_LIMIT, "ERR_LIMIT", "configured limit reached"},
+    {SL_ERR_STATE, "ERR_STATE", "not valid in the current state"},
+    {SL_ERR_CLOSED, "ERR_CLOSED", "flow is closed"},
+    {SL_ERR_RESET, "ERR_RESET", "connection reset by peer"},
+    {SL_ERR_TIMEDOUT, "ERR_TIMEDOUT", "timed out"},
+    {SL_ERR_REFUSED, "ERR_REFUSED", "refused by peer"},
+    {SL_ERR_UNREACH, "ERR_UNREACH", "destination unreachable"},
+    {SL_ERR_MSGSIZE, "ERR_MSGSIZE", "message too large"},
     {SL_ERR_TRUNCATED, "ERR_TRUNCATED", "packet shorter than its fixed header"},
     {SL_ERR_IP_VERSION, "ERR_IP_VERSION", "IP version field is wrong"},
     {SL_ERR_IPV4_IHL, "ERR_IPV4_IHL", "IPv4 header length (IHL) below 5"},
@@ -43,6 +53,10 @@ static const err_entry errs[] = {
     {SL_ERR_UDP_ZERO_CSUM, "ERR_UDP_ZERO_CSUM", "UDP zero checksum over IPv6"},
     {SL_ERR_ICMP_CHECKSUM, "ERR_ICMP_CHECKSUM", "ICMP checksum mismatch"},
     {SL_ERR_ICMP_QUOTE, "ERR_ICMP_QUOTE", "ICMP error quotes no valid IP header and 8 bytes"},
+    {SL_ERR_FRAG_OVERLAP, "ERR_FRAG_OVERLAP", "overlapping fragments"},
+    {SL_ERR_FRAG_TOO_BIG, "ERR_FRAG_TOO_BIG", "reassembled datagram over 65535 bytes"},
+    {SL_ERR_FRAG_LIMIT, "ERR_FRAG_LIMIT", "reassembly limit reached"},
+    {SL_ERR_FRAG_INCONSISTENT, "ERR_FRAG_INCONSISTENT", "fragments disagree on the datagram end"},
 };
 
 static const err_entry *find(int e)

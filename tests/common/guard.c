@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS under -std=c11 */
 #include "guard.h"
 
 #include <stdio.h>
