@@ -205,6 +205,8 @@ typedef struct sl_ipv6_hdr {
                              ESP/AH/NONE (not parsed further), or the
                              next header after a non-atomic fragment    */
     uint8_t n_ext;        /* extension headers walked                   */
+    uint16_t nh_off;      /* offset of the next-header byte naming
+                             `proto` (for ICMPv6 Parameter Problem)     */
     size_t ext_len;       /* their total length in bytes                */
     bool has_hbh, has_routing, has_dstopts;
     uint8_t routing_type, segments_left;
@@ -306,7 +308,8 @@ typedef struct sl_tcp_hdr {
 /* Parse a TCP segment of exactly `len` bytes (the IP payload).  With a
  * non-NULL `ph`, verifies the checksum over the pseudo-header.  Errors:
  * SL_ERR_TRUNCATED, SL_ERR_TCP_OFFSET, SL_ERR_TCP_HDR_TRUNC,
- * SL_ERR_TCP_OPT_LEN, SL_ERR_TCP_OPT_FIXED, SL_ERR_TCP_CHECKSUM. */
+ * SL_ERR_TCP_OPT_LEN, SL_ERR_TCP_OPT_FIXED, SL_ERR_TCP_CHECKSUM, and
+ * SL_ERR_INVAL when ph->family is not 4 or 6 (or 4 with len > 65535). */
 sl_error sl_tcp_parse(const uint8_t *p, size_t len, const sl_pseudo *ph, sl_tcp_hdr *h);
 
 /* Parse an options area alone (used by sl_tcp_parse).  Errors:
@@ -348,7 +351,7 @@ typedef struct sl_udp_hdr {
  * length field are ignored).  With a non-NULL `ph` verifies the checksum:
  * over IPv4 a zero checksum means "none"; over IPv6 it is an error.
  * Errors: SL_ERR_TRUNCATED, SL_ERR_UDP_LEN, SL_ERR_UDP_CHECKSUM,
- * SL_ERR_UDP_ZERO_CSUM. */
+ * SL_ERR_UDP_ZERO_CSUM, SL_ERR_INVAL (ph->family not 4 or 6). */
 sl_error sl_udp_parse(const uint8_t *p, size_t len, const sl_pseudo *ph, sl_udp_hdr *h);
 
 /* 8 + payload_len. */
@@ -430,7 +433,11 @@ sl_error sl_icmp4_parse(const uint8_t *p, size_t len, unsigned flags, sl_icmp_hd
  * when ph is non-NULL.  Error kinds (1..4) must quote a valid IPv6 header
  * (the quote may be cut short of its payload length; extension headers
  * that are present are walked) and 8 transport bytes for a first fragment.
- * Errors: SL_ERR_TRUNCATED, SL_ERR_ICMP_CHECKSUM, SL_ERR_ICMP_QUOTE. */
+ * The walk of a quoted fragment stops at its Fragment header: extension
+ * headers after it are not walked, so ports are found only when the
+ * transport header follows the Fragment header directly.
+ * Errors: SL_ERR_TRUNCATED, SL_ERR_ICMP_CHECKSUM, SL_ERR_ICMP_QUOTE,
+ * SL_ERR_INVAL (ph->family not 6). */
 sl_error sl_icmp6_parse(const uint8_t *p, size_t len, const sl_pseudo *ph, sl_icmp_hdr *h);
 
 /* Bytes 4..7 for an echo message. */

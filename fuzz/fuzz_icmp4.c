@@ -1,0 +1,108 @@
+/*
+ * fuzz_icmp4: sl_icmp4_parse on arbitrary bytes, including the quoted
+ * IPv4 packet of error messages.  Accepted messages are checked against
+ * the raw bytes, re-emitted into an exact-size heap buffer (same bytes but
+ * the checksum) and parsed again (checksum verified) to the same view.
+ *
+ * Input: 1 control byte then the message.
+ *   bits 0-1: 0 SL_PARSE_NO_CSUM; 1, 3 checksum fixed up then verified;
+ *             2 verified as found
+ *   bits 2-3: emit variant: body pointer / NULL / in place
+ */
+#include "fuzz_icmp.h"
+
+static const sl_error k_errs[] = {SL_ERR_TRUNCATED, SL_ERR_ICMP_CHECKSUM, SL_ERR_ICMP_QUOTE};
+static const icmp_family k_fam = {4, SL_IPPROTO_ICMP, 8, 0, 20};
+
+static void fix_csum(uint8_t *p, size_t len)
+{
+    if (len < 4)
+        return;
+    p[2] = p[3] = 0;
+    sl_store16(p + 2, sl_csum_finish(sl_csum_partial_ref(p, len, 0)));
+}
+
+static sl_error emit_adapter(const void *h, const sl_pseudo *ph, uint8_t *buf, size_t cap,
+                             size_t *written)
+{
+    (void)ph;
+    return sl_icmp4_emit(h, buf, cap, written);
+}
+
+static uint8_t *emit_variant(const sl_icmp_hdr *h, unsigned variant, size_t *n_out)
+{
+    size_t n = sl_icmp_emit_len(h);
+    FZ_CHECK(n == SL_ICMP_HDR_LEN + h->body_len);
+    uint8_t *out = fz_alloc(n);
+    memset(out, 0xee, n);
+    sl_icmp_hdr e = *h;
+    if (variant != 0 && h->body_len > 0) {
+        memcpy(out + SL_ICMP_HDR_LEN, h->body, h->body_len);
+        e.body = variant == 1 ? NULL : out + SL_ICMP_HDR_LEN;
+    }
+    size_t w = 0;
+    FZ_CHECK_ERR(sl_icmp4_emit(&e, out, n, &w), SL_OK);
+    FZ_CHECK(w == n);
+    FZ_CHECK(sl_csum_finish(sl_csum_partial_ref(out, n, 0)) == 0);
+    *n_out = n;
+    return out;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    uint8_t ctl = data[0];
+    size_t len = size - 1;
+    uint8_t *p = fz_dup(data + 1, len);
+    unsigned mode = ctl & 3u;
+    unsigned flags = mode == 0 ? SL_PARSE_NO_CSUM : 0;
+    if (mode & 1u)
+        fix_csum(p, len);
+
+    sl_icmp_hdr h;
+    memset(&h, 0xa5, sizeof h);
+    sl_error e = sl_icmp4_parse(p, len, flags, &h);
+    if (e != SL_OK) {
+        FZ_CHECK_ERR_IN(e, k_errs);
+        FZ_CHECK((e == SL_ERR_TRUNCATED) == (len < SL_ICMP_HDR_LEN));
+        if (e == SL_ERR_ICMP_CHECKSUM)
+            FZ_CHECK(flags == 0 && sl_csum_finish(sl_csum_partial_ref(p, len, 0)) != 0);
+        if (e == SL_ERR_ICMP_QUOTE)
+            FZ_CHECK(fz_icmp_is_error(fz_icmp_kind(&k_fam, p[0])));
+        free(p);
+        return 0;
+    }
+    FZ_CHECK(flags != 0 || sl_csum_finish(sl_csum_partial_ref(p, len, 0)) == 0);
+    fz_icmp_check_view(&k_fam, p, len, &h);
+
+    if (flags == SL_PARSE_NO_CSUM) {
+        uint8_t *q = fz_dup(p, len);
+        fix_csum(q, len);
+        sl_icmp_hdr hq;
+        FZ_CHECK_ERR(sl_icmp4_parse(q, len, 0, &hq), SL_OK);
+        fz_icmp_check_same(&h, p, &hq, q);
+        free(q);
+    }
+
+    size_t n;
+    uint8_t *out = emit_variant(&h, (ctl >> 2) & 3u, &n);
+    FZ_CHECK(n == len);
+    FZ_CHECK(memcmp(out, p, 2) == 0 && memcmp(out + 4, p + 4, n - 4) == 0);
+    sl_icmp_hdr h2;
+    memset(&h2, 0x5a, sizeof h2);
+    FZ_CHECK_ERR(sl_icmp4_parse(out, n, 0, &h2), SL_OK);
+    fz_icmp_check_view(&k_fam, out, n, &h2);
+    fz_icmp_check_same(&h, p, &h2, out);
+
+    size_t n3;
+    uint8_t *out3 = emit_variant(&h2, 0, &n3);
+    FZ_CHECK(n3 == n && memcmp(out3, out, n) == 0);
+    free(out3);
+
+    fz_check_short_buffer(emit_adapter, &h, NULL, n);
+
+    free(out);
+    free(p);
+    return 0;
+}

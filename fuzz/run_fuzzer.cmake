@@ -1,0 +1,56 @@
+# Run one libFuzzer target for CTest (cmake -P).  Inputs: FUZZER, MODULE,
+# SRC_DIR (fuzz/), WORK_DIR (scratch, in the build tree), SECONDS, DICT.
+# Any crash, leak, timeout or sanitizer report makes the fuzzer exit
+# non-zero, and this script then fails.
+
+if(DEFINED ENV{SL_FUZZ_SECONDS} AND NOT "$ENV{SL_FUZZ_SECONDS}" STREQUAL "")
+  set(SECONDS "$ENV{SL_FUZZ_SECONDS}")
+endif()
+
+set(common -timeout=10 -rss_limit_mb=2048)
+if(DICT)
+  list(APPEND common -dict=${DICT})
+endif()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR}/corpus ${WORK_DIR}/artifacts)
+
+# 1. Replay every saved regression input once.
+set(reg_dir ${SRC_DIR}/regressions/${MODULE})
+if(IS_DIRECTORY ${reg_dir})
+  file(GLOB regs LIST_DIRECTORIES false ${reg_dir}/*)
+  list(FILTER regs EXCLUDE REGEX "(/\\.[^/]*|\\.md|\\.txt)$")
+  if(regs)
+    list(LENGTH regs nregs)
+    message(STATUS "replaying ${nregs} regression input(s) from ${reg_dir}")
+    execute_process(
+      COMMAND ${FUZZER} ${common} -artifact_prefix=${WORK_DIR}/artifacts/ ${regs}
+      WORKING_DIRECTORY ${WORK_DIR}
+      RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "fuzz_${MODULE}: regression replay failed (${rc})")
+    endif()
+  endif()
+endif()
+
+# 2. Fuzz from a scratch copy of the committed corpus; new inputs go to the
+#    scratch copy only, the source corpus is read-only here.
+set(seed_dir ${SRC_DIR}/corpus/${MODULE})
+set(seed_args "")
+if(IS_DIRECTORY ${seed_dir})
+  file(GLOB seeds LIST_DIRECTORIES false ${seed_dir}/*)
+  if(seeds)
+    file(COPY ${seeds} DESTINATION ${WORK_DIR}/corpus)
+  endif()
+  set(seed_args ${seed_dir})
+endif()
+message(STATUS "fuzzing fuzz_${MODULE} for ${SECONDS} s")
+execute_process(
+  COMMAND ${FUZZER} ${common} -max_total_time=${SECONDS} -print_final_stats=1
+          -artifact_prefix=${WORK_DIR}/artifacts/ ${WORK_DIR}/corpus ${seed_args}
+  WORKING_DIRECTORY ${WORK_DIR}
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  file(GLOB arts ${WORK_DIR}/artifacts/*)
+  message(FATAL_ERROR "fuzz_${MODULE}: fuzzer failed (${rc}); artifacts: ${arts}")
+endif()
