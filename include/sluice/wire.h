@@ -96,8 +96,9 @@ enum {
  * 64-bit accumulation, unrolled, any alignment. */
 uint32_t sl_csum_partial(const void *p, size_t len, uint32_t sum);
 
-/* The reference implementation: a plain 16-bit loop.  Same result as
- * sl_csum_partial; kept for tests and the benchmark. */
+/* The reference implementation: a plain 16-bit loop, kept for tests and
+ * the benchmark.  Its raw partial sum may differ from sl_csum_partial's
+ * (it is not folded), but both give the same sl_csum_finish() value. */
 uint32_t sl_csum_partial_ref(const void *p, size_t len, uint32_t sum);
 
 /* One's-complement addition of two partial sums. */

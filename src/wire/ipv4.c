@@ -118,13 +118,13 @@ size_t sl_ipv4_hdr_len(const sl_ipv4_hdr *h)
 size_t sl_ipv4_emit_len(const sl_ipv4_hdr *h)
 {
     size_t hl = sl_ipv4_hdr_len(h);
-    return hl == 0 ? 0 : hl + h->payload_len;
+    return hl == 0 || h->payload_len > 65535u ? 0 : hl + h->payload_len;
 }
 
 sl_error sl_ipv4_emit(const sl_ipv4_hdr *h, uint8_t *buf, size_t cap, size_t *written)
 {
     size_t hlen = sl_ipv4_hdr_len(h);
-    if (hlen == 0 || h->frag_off > 0x1fffu || hlen + h->payload_len > 65535u)
+    if (hlen == 0 || h->frag_off > 0x1fffu || h->payload_len > 65535u - hlen)
         return SL_ERR_INVAL;
     size_t total = hlen + h->payload_len;
     if (cap < total)

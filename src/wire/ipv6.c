@@ -65,6 +65,7 @@ static void clear_chain(sl_ipv6_hdr *h)
     h->frag_more = false;
     h->frag_id = 0;
     h->unfrag_len = 0;
+    h->nh_off = 6;
 }
 
 sl_error sl_ipv6_walk(const uint8_t *p, size_t end, bool quoted, sl_ipv6_hdr *h)
@@ -129,17 +130,21 @@ sl_error sl_ipv6_walk(const uint8_t *p, size_t end, bool quoted, sl_ipv6_hdr *h)
             } else {
                 size_t data = end - off - 8;
                 /* §4.5: a non-last fragment's length is a multiple of 8;
-                 * no fragment may end past 65535 bytes. */
-                if (!quoted && ((h->frag_more && (data % 8) != 0) ||
-                                (size_t)h->frag_off * 8 + data > 65535u))
+                 * the reassembled payload (the extension headers before
+                 * the Fragment header, then the fragmentable part) may
+                 * not exceed 65535 bytes. */
+                size_t reasm_plen = (off - SL_IPV6_HDR_LEN) + (size_t)h->frag_off * 8 + data;
+                if (!quoted && ((h->frag_more && (data % 8) != 0) || reasm_plen > 65535u))
                     return SL_ERR_IPV6_FRAG;
                 h->is_fragment = true;
+                h->nh_off = (uint16_t)off;
                 off += hl;
                 h->ext_len += hl;
                 nh = next;
                 break;
             }
         }
+        h->nh_off = (uint16_t)off;
         off += hl;
         h->ext_len += hl;
         nh = next;

@@ -58,8 +58,9 @@ sl_error sl_tcp_opts_parse(const uint8_t *p, size_t n, sl_tcp_opts *o)
             o->sack_perm = true;
             break;
         case OPT_SACK: {
-            /* RFC 2018 §3: 2 + 8n bytes.  n <= 4 follows from olen <= 40. */
-            if (olen < 10 || (olen - 2) % 8 != 0)
+            /* RFC 2018 §3: 2 + 8n bytes, n = 1..4 (this function is public:
+             * do not rely on the caller's 40-byte area). */
+            if (olen < 10 || (olen - 2) % 8 != 0 || (olen - 2) / 8 > SL_TCP_MAX_SACK)
                 return SL_ERR_TCP_OPT_FIXED;
             size_t nb = (olen - 2) / 8;
             for (size_t b = 0; b < nb; b++) {
@@ -220,7 +221,7 @@ size_t sl_tcp_emit_len(const sl_tcp_hdr *h)
 {
     sl_error err;
     size_t n = sl_tcp_opts_len(&h->o, &err);
-    if (err != SL_OK)
+    if (err != SL_OK || h->payload_len > 65535u)
         return 0;
     return SL_TCP_HDR_MIN + n + h->payload_len;
 }
@@ -234,9 +235,9 @@ sl_error sl_tcp_emit(const sl_tcp_hdr *h, const sl_pseudo *ph, uint8_t *buf, siz
     if (err != SL_OK)
         return err;
     size_t hlen = SL_TCP_HDR_MIN + olen;
-    size_t total = hlen + h->payload_len;
-    if (total > 65535u || (ph != NULL && ph->family != 4 && ph->family != 6))
+    if (h->payload_len > 65535u - hlen || (ph != NULL && ph->family != 4 && ph->family != 6))
         return SL_ERR_INVAL;
+    size_t total = hlen + h->payload_len;
     if (cap < total)
         return SL_ERR_BUFSZ;
     if (h->payload != NULL && h->payload_len > 0)
