@@ -1052,6 +1052,68 @@ START_TEST(invalid_args)
 }
 END_TEST
 
+/* Views that no parser would produce are refused without side effects. */
+START_TEST(bad_views)
+{
+    pk orig = make_v4(100, 0, 1, 1);
+    pk f = piece_v4(&orig, 0, 64, true);
+    sl_ipv4_hdr h, hv;
+    ck_assert_int_eq(sl_ipv4_parse(f.b, f.n, 0, &h), SL_OK);
+    hv = h;
+    hv.payload = f.b + 24; /* not where ihl says */
+    ck_assert_int_eq(sl_reasm_input4(&F.r, f.b, &hv, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    hv = h;
+    hv.ihl = 4;
+    hv.payload = f.b + 16;
+    ck_assert_int_eq(sl_reasm_input4(&F.r, f.b, &hv, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    hv = h;
+    hv.payload_len = 70000;
+    ck_assert_int_eq(sl_reasm_input4(&F.r, f.b, &hv, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_FRAG_TOO_BIG);
+
+    pk o6 = make_v6(&V6_EXT, 100, false, 1);
+    pk g6 = piece_v6(&o6, &V6_EXT, 1, 0, 64, true);
+    sl_ipv6_hdr k, kv;
+    ck_assert_int_eq(sl_ipv6_parse(g6.b, g6.n, &k), SL_OK);
+    ck_assert_uint_eq(k.unfrag_len, 56);
+    kv = k;
+    kv.payload = g6.b + 56;
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &kv, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    kv = k;
+    kv.unfrag_len = 32;
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &kv, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    kv = k;
+    kv.payload_len = 70000;
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &kv, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_FRAG_TOO_BIG);
+    /* The unfragmentable chain no longer leads to the Fragment header. */
+    g6.b[48] = SL_IPPROTO_TCP;
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &k, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    g6.b[48] = SL_IPPROTO_FRAGMENT;
+    g6.b[6] = SL_IPPROTO_TCP;
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &k, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    g6.b[6] = SL_IPPROTO_HOPOPTS;
+    g6.b[41] = 3; /* HBH claims 32 bytes: overruns the unfragmentable part */
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &k, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_INVAL);
+    g6.b[41] = 0;
+    ck_assert_int_eq(sl_reasm_input6(&F.r, g6.b, &k, 0, F.out, SL_REASM_OUT_MAX, &F.out_len),
+                     SL_ERR_AGAIN);
+    ck_assert_uint_eq(F.r.n_dgrams, 1);
+    ck_assert_uint_eq(F.m.allocs, 2);
+    pk_free(&g6);
+    pk_free(&o6);
+    pk_free(&f);
+    pk_free(&orig);
+}
+END_TEST
+
 /* ====================================================================== */
 /* Limits                                                                  */
 /* ====================================================================== */
@@ -1504,6 +1566,7 @@ static Suite *reasm_suite(void)
     tcase_add_test(t, too_big);
     tcase_add_test(t, inconsistent_ends);
     tcase_add_test(t, invalid_args);
+    tcase_add_test(t, bad_views);
     tcase_add_test(t, limit_datagrams);
     tcase_add_test(t, limit_frags);
     tcase_add_test(t, limit_bytes);

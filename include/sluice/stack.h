@@ -1,0 +1,325 @@
+/*
+ * sluice — the stack: sans-I/O poll interface, events and datagram handles.
+ *
+ * Life of a program:
+ *
+ *     sl_config cfg;
+ *     sl_config_init(&cfg);                 defaults for every limit
+ *     cfg.secret = key; cfg.secret_len = 16;
+ *     cfg.tx.send = my_send; cfg.tx.ctx = dev;
+ *     sl_allocator heap = sl_allocator_heap();
+ *     sl_stack *s = sl_stack_new(&cfg, &heap, &err);
+ *     loop:
+ *         sl_input(s, pkt, len, now);       for each packet read
+ *         while (sl_next_event(s, &ev))     new flows, readable, errors ...
+ *             ...sl_dgram_recv / sl_dgram_send...
+ *         next = sl_poll(s, now);           transmits, runs timers
+ *         sleep until next or input
+ *
+ * Threading: a stack is not thread-safe; use one stack per thread.  No
+ * function may be called from inside a callback (tx, filter) of the same
+ * stack.  Several stacks in one process are independent.
+ *
+ * Handles (sl_dgram, sl_stream) are small values, not pointers.  The stack
+ * never invalidates a handle the user holds: after the flow ends the handle
+ * still answers (with its sticky error) until the user frees it.  A freed
+ * handle is detected (SL_ERR_STALE), never undefined behaviour.
+ */
+#ifndef SLUICE_STACK_H
+#define SLUICE_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/alloc.h"
+#include "sluice/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sl_stack sl_stack;
+
+/* ---------------------------------------------------------------------- */
+/* Addresses                                                              */
+/* ---------------------------------------------------------------------- */
+
+typedef struct sl_addr {
+    uint8_t family;   /* 4 or 6; 0 = unspecified (wildcard where allowed) */
+    uint8_t b[16];    /* network order; IPv4 uses b[0..3], rest zero      */
+} sl_addr;
+
+typedef struct sl_endpoint {
+    sl_addr addr;
+    uint16_t port;    /* host order */
+} sl_endpoint;
+
+typedef struct sl_prefix {
+    sl_addr addr;
+    uint8_t len;      /* prefix length in bits */
+} sl_prefix;
+
+/* Text to address ("198.18.0.1", "2001:2::1"); SL_ERR_INVAL on bad text. */
+sl_error sl_addr_parse(const char *text, sl_addr *out);
+/* Address to text; returns `buf` (at least 46 bytes). */
+char *sl_addr_format(const sl_addr *a, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------------- */
+/* Configuration                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Output.  `send` is required: it transmits one IP packet of `len` bytes
+ * at `buf` and must not keep `buf` after returning.  `get_buffer` is
+ * optional: when set the stack asks it for a buffer of at least `len`
+ * bytes and writes the packet straight into it (a device ring slot, an
+ * mbuf) before calling send on that buffer; returning NULL means "device
+ * full", and the packet stays queued for the next sl_poll.  Without it the
+ * stack writes into its own buffers. */
+typedef struct sl_tx {
+    uint8_t *(*get_buffer)(void *ctx, size_t len);
+    void (*send)(void *ctx, uint8_t *buf, size_t len);
+    void *ctx;
+} sl_tx;
+
+/* What the acceptor does with a new inbound flow. */
+typedef enum sl_verdict {
+    SL_ACCEPT = 0,    /* materialise a handle, deliver a *_NEW event       */
+    SL_REFUSE = 1,    /* TCP: RST; UDP: ICMP port unreachable (rate-limited) */
+    SL_DROP = 2       /* silently discard                                  */
+} sl_verdict;
+
+typedef struct sl_flow_info {
+    uint8_t proto;        /* 6 TCP, 17 UDP */
+    sl_endpoint local;    /* the address/port the peer sent to             */
+    sl_endpoint remote;
+} sl_flow_info;
+
+/* Optional filter for new inbound flows; NULL accepts everything.  Must
+ * not call into the stack. */
+typedef sl_verdict (*sl_filter_fn)(void *ctx, const sl_flow_info *flow);
+
+/* Checksum offload (rx): the device verified incoming checksums. */
+#define SL_OFFLOAD_RX_CSUM 0x1u
+
+typedef struct sl_config {
+    /* Secret for every keyed hash (flow table, IP IDs, later ISNs and
+     * ports).  Required, at least 16 bytes; copied.  Same secret + same
+     * inputs => same outputs, byte for byte. */
+    const uint8_t *secret;
+    size_t secret_len;
+
+    /* Addresses.  any_ip (default true): accept packets to every
+     * destination.  Otherwise only destinations inside local_prefixes
+     * (copied, at most 16). */
+    bool any_ip;
+    const sl_prefix *local_prefixes;
+    size_t n_local_prefixes;
+
+    uint16_t mtu;               /* 1500; 576..65535 (IPv6 needs >= 1280) */
+    uint8_t ttl;                /* 64: TTL / hop limit of packets sent   */
+    unsigned offload;           /* SL_OFFLOAD_* flags, 0                 */
+
+    size_t mem_limit;           /* 64 MiB: bytes the stack may allocate  */
+    uint32_t max_flows;         /* 4096: UDP flows + bound handles       */
+
+    uint32_t udp_rx_queue;      /* 64 datagrams queued per UDP handle    */
+    size_t udp_rx_bytes;        /* 256 KiB queued per UDP handle         */
+    sl_time udp_idle_timeout;   /* 60 s without traffic closes a flow    */
+
+    uint32_t tx_queue;          /* 1024 packets waiting for sl_poll      */
+    size_t tx_queue_bytes;      /* 4 MiB waiting for sl_poll             */
+
+    uint32_t reasm_datagrams;   /* 64 datagrams in reassembly at once    */
+    size_t reasm_bytes;         /* 1 MiB held by reassembly              */
+    uint32_t reasm_frags;       /* 64 fragments per datagram             */
+    sl_time reasm_timeout;      /* 30 s (RFC 791 suggests 15 s; RFC 8200
+                                   §4.5 says 60 s: one value for both)   */
+
+    bool icmp_echo;             /* true: answer pings to any local address */
+    uint32_t icmp_rate;         /* 100 errors/s generated, token bucket  */
+    uint32_t icmp_burst;        /* 50 tokens                             */
+
+    sl_tx tx;
+    sl_filter_fn filter;
+    void *filter_ctx;
+} sl_config;
+
+/* Fill every field with its documented default (secret NULL, tx empty). */
+void sl_config_init(sl_config *cfg);
+
+/* ---------------------------------------------------------------------- */
+/* Stack                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Create a stack.  `mem` is copied; all memory comes from it, within
+ * cfg->mem_limit.  On failure returns NULL and sets *err (may be NULL):
+ * SL_ERR_INVAL (no secret / secret < 16 bytes, no tx.send, limits out of
+ * range, mtu out of range), SL_ERR_NOMEM. */
+sl_stack *sl_stack_new(const sl_config *cfg, const sl_allocator *mem, sl_error *err);
+
+/* Free the stack and everything it holds, including handles the user has
+ * not freed (they become stale).  NULL is ignored. */
+void sl_stack_free(sl_stack *s);
+
+/* Hand the stack one IP packet (IPv4 or IPv6, no link header) received at
+ * `now`.  The stack copies what it keeps.  Returns SL_OK when the packet
+ * was taken (which includes packets deliberately ignored, e.g. an NDP
+ * message), or the reason it was dropped: a wire parse error, SL_ERR_LIMIT,
+ * SL_ERR_NOMEM, a reassembly error.  Every drop is also counted. */
+sl_error sl_input(sl_stack *s, const uint8_t *pkt, size_t len, sl_time now);
+
+/* Run due timers and transmit everything pending through cfg->tx.
+ * Returns the time at which it wants to be polled again, SL_TIME_NEVER if
+ * nothing is scheduled; a value <= now means "poll again as soon as the
+ * device can take packets". */
+sl_time sl_poll(sl_stack *s, sl_time now);
+
+/* The deadline sl_poll would return, without doing anything. */
+sl_time sl_poll_at(const sl_stack *s);
+
+/* ---------------------------------------------------------------------- */
+/* Events                                                                 */
+/* ---------------------------------------------------------------------- */
+
+typedef struct sl_dgram {
+    uint32_t idx, gen;  /* {0,0} is never a valid handle */
+} sl_dgram;
+
+typedef enum sl_event_type {
+    SL_EV_DGRAM_NEW = 1, /* a new inbound UDP flow was accepted           */
+    SL_EV_READABLE,      /* data is waiting                               */
+    SL_EV_WRITABLE,      /* room to send again after SL_ERR_AGAIN         */
+    SL_EV_ERROR,         /* an ICMP error for this flow: see ev.error     */
+    SL_EV_CLOSED         /* the flow ended (idle timeout); free the handle */
+} sl_event_type;
+
+typedef struct sl_event {
+    sl_event_type type;
+    sl_dgram dgram;
+    void *user;          /* the handle's user pointer                     */
+    sl_error error;      /* SL_EV_ERROR: SL_ERR_UNREACH, SL_ERR_REFUSED
+                            (port unreachable), SL_ERR_MSGSIZE (too big,
+                            see sl_dgram_info.path_mtu), SL_ERR_TIMEDOUT
+                            (time exceeded)                              */
+} sl_event;
+
+/* Take the next pending event; false when none.  Events of one handle come
+ * in the order NEW, READABLE, WRITABLE, ERROR, CLOSED; each is reported
+ * once per change.  A freed handle has no further events. */
+bool sl_next_event(sl_stack *s, sl_event *ev);
+
+/* ---------------------------------------------------------------------- */
+/* Datagram (UDP) handles                                                 */
+/* ---------------------------------------------------------------------- */
+
+typedef struct sl_dgram_info {
+    sl_endpoint local;   /* for a bound handle: its bind address          */
+    sl_endpoint remote;  /* flow handles only                             */
+    bool is_flow;        /* inbound flow (true) or bound handle (false)   */
+    bool closed;         /* the flow ended (idle timeout)                 */
+    sl_error error;      /* sticky: last ICMP error, SL_OK if none        */
+    uint32_t path_mtu;   /* from ICMP too-big / frag-needed, 0 if none    */
+    uint32_t queued;     /* datagrams waiting to be read                  */
+    uint64_t rx_dropped; /* datagrams dropped: queue full                 */
+} sl_dgram_info;
+
+/* Open a bound datagram handle.  With `bind` NULL it only sends
+ * (sl_dgram_sendto from any address).  With a bind endpoint whose port is
+ * non-zero it also receives every datagram to that port and address
+ * (addr.family 0 = any address), ahead of the acceptor.
+ * Errors: SL_ERR_INVAL, SL_ERR_LIMIT (max_flows or a second bind to the
+ * same endpoint), SL_ERR_NOMEM. */
+sl_error sl_dgram_open(sl_stack *s, const sl_endpoint *bind, void *user, sl_dgram *out);
+
+/* Receive one datagram into buf (truncated to cap: the rest is lost, as
+ * with a socket); returns its full length, or SL_ERR_AGAIN when the queue
+ * is empty (a READABLE event follows the next arrival), SL_ERR_CLOSED when
+ * empty and closed, SL_ERR_STALE.  from/to (may be NULL) receive the
+ * remote and local endpoints. */
+long sl_dgram_recv(sl_stack *s, sl_dgram h, uint8_t *buf, size_t cap, sl_endpoint *from,
+                   sl_endpoint *to);
+
+/* Send one datagram on a flow handle, from its local to its remote
+ * endpoint.  The datagram is copied and leaves at the next sl_poll,
+ * fragmented if larger than the MTU.  Errors: SL_ERR_MSGSIZE (over 65507
+ * / 65527 bytes), SL_ERR_AGAIN (tx queue full: WRITABLE follows),
+ * SL_ERR_CLOSED, SL_ERR_STATE (a bound handle: use sendto), SL_ERR_STALE,
+ * SL_ERR_NOMEM. */
+sl_error sl_dgram_send(sl_stack *s, sl_dgram h, const uint8_t *data, size_t len);
+
+/* Send from any local endpoint (`from`; NULL = the handle's own local
+ * endpoint) to `to`.  Families must match.  Same errors as sl_dgram_send
+ * plus SL_ERR_INVAL. */
+sl_error sl_dgram_sendto(sl_stack *s, sl_dgram h, const sl_endpoint *from, const sl_endpoint *to,
+                         const uint8_t *data, size_t len);
+
+sl_error sl_dgram_info_get(const sl_stack *s, sl_dgram h, sl_dgram_info *info);
+sl_error sl_dgram_set_user(sl_stack *s, sl_dgram h, void *user);
+void *sl_dgram_user(const sl_stack *s, sl_dgram h); /* NULL if stale */
+
+/* Free a handle: the flow (if still open) ends, queued data is dropped,
+ * the handle becomes stale.  SL_ERR_STALE if already freed. */
+sl_error sl_dgram_free(sl_stack *s, sl_dgram h);
+
+/* ---------------------------------------------------------------------- */
+/* Counters                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* Every counter the stack keeps, by layer.  *_DROP_* are drop reasons. */
+typedef enum sl_counter {
+    SL_CNT_IP_RX,               /* packets given to sl_input            */
+    SL_CNT_IP_DROP_PARSE,       /* failed a wire parser (see parse errs)*/
+    SL_CNT_IP_DROP_NOT_LOCAL,   /* destination not a local address      */
+    SL_CNT_IP_DROP_MARTIAN,     /* multicast/broadcast/unspecified src  */
+    SL_CNT_IP_DROP_SOURCE_ROUTE,/* IPv4 LSRR/SSRR option (RFC 7126)     */
+    SL_CNT_IP_DROP_OPTION,      /* IPv6 unknown option: discard action  */
+    SL_CNT_IP_DROP_ROUTING,     /* IPv6 routing header, segments left   */
+    SL_CNT_IP_DROP_PROTO,       /* no handler for the protocol          */
+    SL_CNT_IP_FRAGS_RX,         /* fragments received                   */
+    SL_CNT_IP_REASM_OK,         /* datagrams reassembled                */
+    SL_CNT_IP_REASM_DROP,       /* fragments/datagrams dropped (overlap,
+                                   too big, limit, memory, inconsistent)*/
+    SL_CNT_IP_REASM_TIMEOUT,    /* datagrams timed out                  */
+    SL_CNT_IP_TX,               /* packets sent                         */
+    SL_CNT_IP_FRAGS_TX,         /* fragments sent                       */
+    SL_CNT_IP_TX_BYTES,
+    SL_CNT_TX_QUEUE_FULL,       /* packets refused: tx queue limits     */
+    SL_CNT_TX_DEVICE_FULL,      /* get_buffer said no (retried later)   */
+    SL_CNT_ICMP_RX,
+    SL_CNT_ICMP_ECHO_REPLIED,
+    SL_CNT_ICMP_ERR_RX,         /* ICMP errors received                 */
+    SL_CNT_ICMP_ERR_DELIVERED,  /* ... matched to a flow                */
+    SL_CNT_ICMP_ERR_NO_FLOW,    /* ... quoting no flow of ours: dropped */
+    SL_CNT_ICMP_ERR_TX,         /* ICMP errors sent                     */
+    SL_CNT_ICMP_RATE_LIMITED,   /* errors not sent: token bucket empty  */
+    SL_CNT_ICMP_IGNORED,        /* other types (NDP, MLD, ...) ignored  */
+    SL_CNT_UDP_RX,
+    SL_CNT_UDP_TX,
+    SL_CNT_UDP_DROP_QUEUE_FULL, /* datagrams dropped: handle queue full */
+    SL_CNT_UDP_FLOW_NEW,
+    SL_CNT_UDP_FLOW_REFUSED,    /* filter said refuse (ICMP sent)       */
+    SL_CNT_UDP_FLOW_DROPPED,    /* filter said drop                     */
+    SL_CNT_UDP_FLOW_LIMIT,      /* max_flows reached: datagram dropped  */
+    SL_CNT_UDP_FLOW_IDLE,       /* flows closed by idle timeout         */
+    SL_CNT_MEM_FAIL,            /* allocations refused                  */
+    SL_CNT__COUNT
+} sl_counter;
+
+uint64_t sl_stats_get(const sl_stack *s, sl_counter c);
+/* The counter's name ("ip_drop_parse"), or "?" out of range. */
+const char *sl_counter_name(sl_counter c);
+/* How many packets were dropped by the parsers with wire error `e`. */
+uint64_t sl_stats_parse_error(const sl_stack *s, sl_error e);
+
+typedef struct sl_mem_stats {
+    size_t in_use, peak, limit;
+    uint64_t allocs, fails;
+} sl_mem_stats;
+void sl_stats_mem(const sl_stack *s, sl_mem_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_STACK_H */
