@@ -9,7 +9,9 @@
 #define SL_VERSION_PATCH 0
 #define SL_VERSION_STRING "0.1.0"
 
+#include "sluice/alloc.h"
 #include "sluice/error.h"
+#include "sluice/stack.h"
 #include "sluice/wire.h"
 
 #endif /* SLUICE_H */
