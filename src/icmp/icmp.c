@@ -57,25 +57,22 @@ static void echo_reply(sl_ctx *c, uint8_t family, const uint8_t *src, const uint
     sl_count(c, SL_CNT_ICMP_ECHO_REPLIED);
 }
 
-sl_error sl_icmp4_input(sl_ctx *c, const sl_ipv4_hdr *ip, sl_icmp_hdr *msg, sl_icmp_result *res)
+/* Act on a parsed message: answer echo requests, hand errors to the
+ * caller, count and ignore the rest (NDP included: a TUN device has no
+ * link layer to resolve). */
+static sl_icmp_result dispatch(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                               const sl_icmp_hdr *msg)
 {
-    *res = SL_ICMP_CONSUMED;
-    sl_count(c, SL_CNT_ICMP_RX);
-    unsigned flags = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) != 0 ? SL_PARSE_NO_CSUM : 0u;
-    sl_error e = sl_icmp4_parse(ip->payload, ip->payload_len, flags, msg);
-    if (e != SL_OK)
-        return e;
     switch (msg->kind) {
     case SL_ICMP_ECHO_REQUEST:
-        echo_reply(c, 4, ip->src, ip->dst, msg);
-        break;
+        echo_reply(c, family, src, dst, msg);
+        return SL_ICMP_CONSUMED;
     case SL_ICMP_DEST_UNREACH:
     case SL_ICMP_TIME_EXCEEDED:
     case SL_ICMP_PARAM_PROBLEM:
     case SL_ICMP_PKT_TOO_BIG:
         sl_count(c, SL_CNT_ICMP_ERR_RX);
-        *res = SL_ICMP_FOR_FLOW;
-        break;
+        return SL_ICMP_FOR_FLOW;
     case SL_ICMP_OTHER:
     case SL_ICMP_ECHO_REPLY:
     case SL_ICMP_NDP_RS:
@@ -83,10 +80,21 @@ sl_error sl_icmp4_input(sl_ctx *c, const sl_ipv4_hdr *ip, sl_icmp_hdr *msg, sl_i
     case SL_ICMP_NDP_NS:
     case SL_ICMP_NDP_NA:
     case SL_ICMP_NDP_REDIRECT:
-        sl_count(c, SL_CNT_ICMP_IGNORED);
         break;
     }
-    return SL_OK;
+    sl_count(c, SL_CNT_ICMP_IGNORED);
+    return SL_ICMP_CONSUMED;
+}
+
+sl_error sl_icmp4_input(sl_ctx *c, const sl_ipv4_hdr *ip, sl_icmp_hdr *msg, sl_icmp_result *res)
+{
+    *res = SL_ICMP_CONSUMED;
+    sl_count(c, SL_CNT_ICMP_RX);
+    unsigned flags = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) != 0 ? SL_PARSE_NO_CSUM : 0u;
+    sl_error e = sl_icmp4_parse(ip->payload, ip->payload_len, flags, msg);
+    if (e == SL_OK)
+        *res = dispatch(c, 4, ip->src, ip->dst, msg);
+    return e;
 }
 
 sl_error sl_icmp6_input(sl_ctx *c, const sl_ipv6_hdr *ip, sl_icmp_hdr *msg, sl_icmp_result *res)
@@ -96,30 +104,9 @@ sl_error sl_icmp6_input(sl_ctx *c, const sl_ipv6_hdr *ip, sl_icmp_hdr *msg, sl_i
     sl_pseudo ph = {6, ip->src, ip->dst};
     bool verify = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) == 0;
     sl_error e = sl_icmp6_parse(ip->payload, ip->payload_len, verify ? &ph : NULL, msg);
-    if (e != SL_OK)
-        return e;
-    switch (msg->kind) {
-    case SL_ICMP_ECHO_REQUEST:
-        echo_reply(c, 6, ip->src, ip->dst, msg);
-        break;
-    case SL_ICMP_DEST_UNREACH:
-    case SL_ICMP_TIME_EXCEEDED:
-    case SL_ICMP_PARAM_PROBLEM:
-    case SL_ICMP_PKT_TOO_BIG:
-        sl_count(c, SL_CNT_ICMP_ERR_RX);
-        *res = SL_ICMP_FOR_FLOW;
-        break;
-    case SL_ICMP_OTHER:
-    case SL_ICMP_ECHO_REPLY:
-    case SL_ICMP_NDP_RS:
-    case SL_ICMP_NDP_RA:
-    case SL_ICMP_NDP_NS:
-    case SL_ICMP_NDP_NA:
-    case SL_ICMP_NDP_REDIRECT:
-        sl_count(c, SL_CNT_ICMP_IGNORED); /* a TUN device has no links */
-        break;
-    }
-    return SL_OK;
+    if (e == SL_OK)
+        *res = dispatch(c, 6, ip->src, ip->dst, msg);
+    return e;
 }
 
 static void send_error(sl_ctx *c, uint8_t family, const uint8_t *from, const uint8_t *to,
