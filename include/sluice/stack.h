@@ -99,6 +99,27 @@ typedef struct sl_flow_info {
  * not call into the stack. */
 typedef sl_verdict (*sl_filter_fn)(void *ctx, const sl_flow_info *flow);
 
+/* RFC 9293 §3.3.2 connection states. */
+typedef enum sl_tcp_state {
+    SL_TCP_CLOSED = 0,
+    SL_TCP_LISTEN,
+    SL_TCP_SYN_SENT,
+    SL_TCP_SYN_RECEIVED,
+    SL_TCP_ESTABLISHED,
+    SL_TCP_FIN_WAIT_1,
+    SL_TCP_FIN_WAIT_2,
+    SL_TCP_CLOSE_WAIT,
+    SL_TCP_CLOSING,
+    SL_TCP_LAST_ACK,
+    SL_TCP_TIME_WAIT
+} sl_tcp_state;
+
+/* Optional trace hook: called on every TCP state change (RFC 9293 names),
+ * for logging and tests, with the stream handle's (idx, gen); (0, 0) for a
+ * connection the user has freed.  Must not call into the stack. */
+typedef void (*sl_trace_fn)(void *ctx, uint32_t stream_idx, uint32_t stream_gen,
+                            sl_tcp_state from, sl_tcp_state to);
+
 /* Checksum offload (rx): the device verified incoming checksums. */
 #define SL_OFFLOAD_RX_CSUM 0x1u
 
@@ -135,6 +156,32 @@ typedef struct sl_config {
     uint32_t reasm_frags;       /* 64 fragments per datagram             */
     sl_time reasm_timeout;      /* 30 s (RFC 791 suggests 15 s; RFC 8200
                                    §4.5 says 60 s: one value for both)   */
+
+    /* TCP (RFC 9293 and friends; see docs/tcp.md). */
+    uint32_t max_streams;       /* 4096 connections, any state           */
+    uint32_t tcp_backlog;       /* 256 half-open (SYN-RECEIVED); beyond
+                                   it, SYN cookies (RFC 4987)            */
+    bool syn_cookies;           /* true                                  */
+    uint32_t tcp_rcvbuf;        /* 65536 bytes receive buffer per stream */
+    uint32_t tcp_sndbuf;        /* 65536 bytes send buffer per stream    */
+    sl_time tcp_rto_min;        /* 200 ms (RFC 6298 says 1 s; 200 ms as
+                                   deployed stacks, see docs/tcp.md)     */
+    sl_time tcp_rto_max;        /* 60 s                                  */
+    sl_time tcp_rto_initial;    /* 1 s (RFC 6298 §2.1)                   */
+    uint32_t tcp_max_retries;   /* 12 retransmissions, then SL_ERR_TIMEDOUT */
+    uint32_t tcp_syn_retries;   /* 5 SYN / SYN-ACK retransmissions       */
+    sl_time tcp_delack;         /* 40 ms delayed-ACK timer (RFC 1122 <= 500) */
+    sl_time tcp_time_wait;      /* 60 s TIME-WAIT (2 x MSL of 30 s)      */
+    sl_time tcp_fin_wait2;      /* 60 s in FIN-WAIT-2 after the user freed
+                                   the handle                            */
+    sl_time tcp_keepalive_idle; /* 0 = keep-alive off (RFC 1122 §4.2.3.6);
+                                   else idle time before probes           */
+    sl_time tcp_keepalive_intvl;/* 75 s between probes                   */
+    uint32_t tcp_keepalive_probes; /* 9 unanswered probes end it         */
+    uint16_t tcp_ephemeral_lo;  /* 49152: sl_stream_connect ports         */
+    uint16_t tcp_ephemeral_hi;  /* 65535                                  */
+    sl_trace_fn tcp_trace;      /* NULL                                  */
+    void *tcp_trace_ctx;
 
     bool icmp_echo;             /* true: answer pings to any local address */
     uint32_t icmp_rate;         /* 100 errors/s generated, token bucket  */
@@ -186,17 +233,30 @@ typedef struct sl_dgram {
     uint32_t idx, gen;  /* {0,0} is never a valid handle */
 } sl_dgram;
 
+typedef struct sl_stream {
+    uint32_t idx, gen;  /* {0,0} is never a valid handle */
+} sl_stream;
+
+/* Events, in the order one handle reports them. */
 typedef enum sl_event_type {
     SL_EV_DGRAM_NEW = 1, /* a new inbound UDP flow was accepted           */
+    SL_EV_STREAM_NEW,    /* a new inbound TCP connection is established   */
+    SL_EV_CONNECTED,     /* sl_stream_connect completed                   */
     SL_EV_READABLE,      /* data is waiting                               */
     SL_EV_WRITABLE,      /* room to send again after SL_ERR_AGAIN         */
-    SL_EV_ERROR,         /* an ICMP error for this flow: see ev.error     */
-    SL_EV_CLOSED         /* the flow ended (idle timeout); free the handle */
+    SL_EV_PEER_FIN,      /* the peer closed its side: reads end (0)       */
+    SL_EV_ERROR,         /* datagram: an ICMP error, see ev.error;
+                            stream: the connection failed (timed out,
+                            refused, unreachable), see ev.error          */
+    SL_EV_RESET,         /* stream: the peer reset the connection         */
+    SL_EV_CLOSED         /* the flow or connection is over; free it       */
 } sl_event_type;
 
 typedef struct sl_event {
     sl_event_type type;
+    bool is_stream;      /* which of dgram / stream is valid              */
     sl_dgram dgram;
+    sl_stream stream;
     void *user;          /* the handle's user pointer                     */
     sl_error error;      /* SL_EV_ERROR: SL_ERR_UNREACH, SL_ERR_REFUSED
                             (port unreachable), SL_ERR_MSGSIZE (too big,
@@ -263,6 +323,78 @@ void *sl_dgram_user(const sl_stack *s, sl_dgram h); /* NULL if stale */
 sl_error sl_dgram_free(sl_stack *s, sl_dgram h);
 
 /* ---------------------------------------------------------------------- */
+/* Stream (TCP) handles                                                   */
+/* ---------------------------------------------------------------------- */
+
+/* "ESTABLISHED", ... ; "?" out of range. */
+const char *sl_tcp_state_name(sl_tcp_state st);
+
+typedef struct sl_stream_info {
+    sl_endpoint local, remote;
+    sl_tcp_state state;
+    sl_error error;      /* sticky: why it failed or was reset, SL_OK    */
+    uint32_t readable;   /* bytes waiting to be read                     */
+    uint32_t unsent;     /* bytes written but not yet sent               */
+    uint32_t unacked;    /* bytes sent, not yet acknowledged             */
+    uint32_t send_space; /* bytes sl_stream_write would take now         */
+    uint16_t mss;        /* send MSS in use                              */
+    uint8_t snd_wscale, rcv_wscale; /* 0xff: window scaling not in use   */
+    bool sack, timestamps;
+    uint32_t srtt_us, rto_us, cwnd, ssthresh;
+    uint64_t retransmits;
+} sl_stream_info;
+
+/* Active open (RFC 9293 §3.10.1) from local (its address is required; port
+ * 0 picks an ephemeral port, RFC 6056) to remote.  SL_EV_CONNECTED or
+ * SL_EV_ERROR (SL_ERR_REFUSED, SL_ERR_TIMEDOUT, SL_ERR_UNREACH) follows.
+ * Errors: SL_ERR_INVAL, SL_ERR_LIMIT (max_streams, no free port),
+ * SL_ERR_NOMEM. */
+sl_error sl_stream_connect(sl_stack *s, const sl_endpoint *local, const sl_endpoint *remote,
+                           void *user, sl_stream *out);
+
+/* Read up to cap bytes: returns the count, 0 at end of stream (the peer's
+ * FIN, all data read), SL_ERR_AGAIN (nothing yet: READABLE follows),
+ * SL_ERR_RESET / SL_ERR_TIMEDOUT / ... (the connection failed), or
+ * SL_ERR_STALE. */
+long sl_stream_read(sl_stack *s, sl_stream h, uint8_t *buf, size_t cap);
+
+/* Queue up to len bytes for sending; returns how many were taken (a
+ * partial write when the send buffer fills), SL_ERR_AGAIN when none
+ * (WRITABLE follows), SL_ERR_CLOSED after shutdown/close, the sticky
+ * error of a failed connection, or SL_ERR_STALE.  Data written before the
+ * handshake completes is queued and sent once it does. */
+long sl_stream_write(sl_stack *s, sl_stream h, const uint8_t *data, size_t len);
+
+/* Send FIN once the queued data is out (half-close: reads go on). */
+sl_error sl_stream_shutdown(sl_stack *s, sl_stream h);
+
+/* Graceful close: shutdown, and the user will read no more (data that
+ * still arrives is answered with RST, RFC 9293 §3.10.7.4 / RFC 1122
+ * §4.2.2.13).  The handle stays valid until sl_stream_free. */
+sl_error sl_stream_close(sl_stack *s, sl_stream h);
+
+/* Abort: send RST, drop all data, state CLOSED (RFC 9293 §3.10.5). */
+sl_error sl_stream_abort(sl_stack *s, sl_stream h);
+
+/* Release the handle (it becomes stale).  An open connection is closed
+ * gracefully first and finishes in the background (bounded by
+ * tcp_fin_wait2 and the retransmission limits). */
+sl_error sl_stream_free(sl_stack *s, sl_stream h);
+
+sl_error sl_stream_info_get(const sl_stack *s, sl_stream h, sl_stream_info *info);
+sl_error sl_stream_set_user(sl_stack *s, sl_stream h, void *user);
+void *sl_stream_user(const sl_stack *s, sl_stream h);
+/* Nagle's algorithm (RFC 1122 §4.2.3.4), on by default. */
+sl_error sl_stream_set_nodelay(sl_stack *s, sl_stream h, bool nodelay);
+
+/* A specific listener: SYNs to this endpoint (addr.family 0 = any address)
+ * are accepted ahead of the filter; new streams come as SL_EV_STREAM_NEW
+ * with `user` as their user pointer.  Errors: SL_ERR_INVAL, SL_ERR_LIMIT
+ * (already listening there, or too many listeners). */
+sl_error sl_stream_listen(sl_stack *s, const sl_endpoint *local, void *user);
+sl_error sl_stream_unlisten(sl_stack *s, const sl_endpoint *local);
+
+/* ---------------------------------------------------------------------- */
 /* Counters                                                               */
 /* ---------------------------------------------------------------------- */
 
@@ -302,6 +434,29 @@ typedef enum sl_counter {
     SL_CNT_UDP_FLOW_DROPPED,    /* filter said drop                     */
     SL_CNT_UDP_FLOW_LIMIT,      /* max_flows reached: datagram dropped  */
     SL_CNT_UDP_FLOW_IDLE,       /* flows closed by idle timeout         */
+    SL_CNT_TCP_RX,              /* segments received (parsed)           */
+    SL_CNT_TCP_TX,              /* segments sent                        */
+    SL_CNT_TCP_RST_RX,          /* resets accepted                      */
+    SL_CNT_TCP_RST_TX,          /* resets sent                          */
+    SL_CNT_TCP_DROP_NO_CONN,    /* segment for no connection (RST sent) */
+    SL_CNT_TCP_DROP_UNACCEPTABLE, /* outside the window (ACK sent)      */
+    SL_CNT_TCP_DROP_PAWS,       /* old timestamp (RFC 7323 §5)          */
+    SL_CNT_TCP_DROP_BAD_ACK,    /* ACK of data never sent               */
+    SL_CNT_TCP_CHALLENGE_ACK,   /* RFC 5961 challenge ACKs sent         */
+    SL_CNT_TCP_CONN_ACCEPTED,   /* passive opens established            */
+    SL_CNT_TCP_CONN_CONNECTED,  /* active opens established             */
+    SL_CNT_TCP_CONN_REFUSED,    /* filter said refuse (RST sent)        */
+    SL_CNT_TCP_CONN_DROPPED,    /* filter said drop                     */
+    SL_CNT_TCP_CONN_LIMIT,      /* max_streams reached: SYN dropped     */
+    SL_CNT_TCP_BACKLOG_FULL,    /* backlog full, no cookies: SYN dropped*/
+    SL_CNT_TCP_COOKIE_SENT,     /* SYN-ACKs carrying SYN cookies        */
+    SL_CNT_TCP_COOKIE_OK,       /* connections made from a cookie       */
+    SL_CNT_TCP_COOKIE_BAD,      /* ACKs with an invalid cookie          */
+    SL_CNT_TCP_RETRANSMIT,      /* segments retransmitted by timeout    */
+    SL_CNT_TCP_FAST_RETRANSMIT, /* fast retransmits (RFC 5681 §3.2)     */
+    SL_CNT_TCP_TIMEOUT,         /* connections ended: retries exhausted */
+    SL_CNT_TCP_OOO_DROP,        /* out-of-order segments not kept       */
+    SL_CNT_TCP_DATA_AFTER_CLOSE,/* data after close: RST (RFC 1122)     */
     SL_CNT_MEM_FAIL,            /* allocations refused                  */
     SL_CNT__COUNT
 } sl_counter;

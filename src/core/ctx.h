@@ -21,7 +21,7 @@
 #define SL_PARSE_ERR_SLOTS 128
 
 /* Timer kinds (sl_timer.kind), dispatched by the stack. */
-enum { SL_TK_UDP_IDLE = 1 };
+enum { SL_TK_UDP_IDLE = 1, SL_TK_TCP = 2 };
 
 typedef struct sl_ctx {
     sl_config cfg;                       /* copy; pointers cleared      */
@@ -43,6 +43,17 @@ typedef struct sl_ctx {
     uint8_t *tx_scratch;                 /* mtu bytes: fragments built  */
     void *udp_all;                       /* owned by udp/: all objects  */
     void *udp_waiters;                   /* owned by udp/: want WRITABLE*/
+    /* Owned by tcp/: */
+    uint8_t key_isn[16], key_cookie[16], key_port[16];
+    void *tcp_all;                       /* every tcb                   */
+    void *tcp_out_head, *tcp_out_tail;   /* tcbs with output pending    */
+    uint32_t n_streams;                  /* tcbs alive                  */
+    uint32_t n_backlog;                  /* tcbs in SYN-RECEIVED        */
+    uint32_t n_listeners;
+    void *tcp_listeners;                 /* list of sl_listener         */
+    uint32_t port_counter;               /* RFC 6056 attempts           */
+    uint32_t challenge_acks;             /* sent in the current second  */
+    sl_time challenge_second;            /* start of that second        */
 } sl_ctx;
 
 /* struct sl_stack (src/stack/) begins with its sl_ctx, so the layers that

@@ -72,6 +72,33 @@ static uint32_t next_id(sl_ctx *c)
     return (uint32_t)sl_siphash24(c->key_ipid, in, sizeof in);
 }
 
+/* Write an IP header for l4len bytes of `proto` at buf. */
+static void write_header(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *src,
+                         const uint8_t *dst, uint8_t proto, size_t l4len)
+{
+    size_t w = 0;
+    if (family == 4) {
+        sl_ipv4_hdr h;
+        memset(&h, 0, sizeof h);
+        h.id = (uint16_t)next_id(c);
+        h.ttl = c->cfg.ttl;
+        h.proto = proto;
+        memcpy(h.src, src, 4);
+        memcpy(h.dst, dst, 4);
+        h.payload_len = l4len;
+        (void)sl_ipv4_emit(&h, buf, SL_IPV4_HDR_MIN + l4len, &w);
+    } else {
+        sl_ipv6_hdr h;
+        memset(&h, 0, sizeof h);
+        h.next_header = proto;
+        h.hop_limit = c->cfg.ttl;
+        memcpy(h.src, src, 16);
+        memcpy(h.dst, dst, 16);
+        h.payload_len = l4len;
+        (void)sl_ipv6_emit(&h, buf, SL_IPV6_HDR_LEN + l4len, &w);
+    }
+}
+
 sl_txpkt *sl_ip_alloc(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8_t *dst,
                       uint8_t proto, size_t l4len, uint8_t **l4, sl_error *err)
 {
@@ -85,27 +112,7 @@ sl_txpkt *sl_ip_alloc(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
         sl_count(c, *err == SL_ERR_NOMEM ? SL_CNT_MEM_FAIL : SL_CNT_TX_QUEUE_FULL);
         return NULL;
     }
-    size_t w = 0;
-    if (family == 4) {
-        sl_ipv4_hdr h;
-        memset(&h, 0, sizeof h);
-        h.id = (uint16_t)next_id(c);
-        h.ttl = c->cfg.ttl;
-        h.proto = proto;
-        memcpy(h.src, src, 4);
-        memcpy(h.dst, dst, 4);
-        h.payload_len = l4len;
-        (void)sl_ipv4_emit(&h, p->data, p->len, &w);
-    } else {
-        sl_ipv6_hdr h;
-        memset(&h, 0, sizeof h);
-        h.next_header = proto;
-        h.hop_limit = c->cfg.ttl;
-        memcpy(h.src, src, 16);
-        memcpy(h.dst, dst, 16);
-        h.payload_len = l4len;
-        (void)sl_ipv6_emit(&h, p->data, p->len, &w);
-    }
+    write_header(c, p->data, family, src, dst, proto, l4len);
     *l4 = p->data + hlen;
     return p;
 }
@@ -199,6 +206,18 @@ static bool frag6(sl_ctx *c, sl_txpkt *p)
         p->sent += chunk;
     }
     return true;
+}
+
+uint8_t *sl_ip_direct_begin(sl_ctx *c, size_t len)
+{
+    return out_buffer(c, len);
+}
+
+void sl_ip_direct_send(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *src,
+                       const uint8_t *dst, uint8_t proto, size_t l4len)
+{
+    write_header(c, buf, family, src, dst, proto, l4len);
+    sent(c, buf, sl_ip_hdr_len(family) + l4len);
 }
 
 bool sl_ip_flush(sl_ctx *c)

@@ -35,6 +35,19 @@ sl_txpkt *sl_ip_alloc(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
                       uint8_t proto, size_t l4len, uint8_t **l4, sl_error *err);
 void sl_ip_queue(sl_ctx *c, sl_txpkt *p);
 
+/* Direct output, for packets built at poll time (TCP segments): a buffer
+ * for a packet of `len` (<= mtu) bytes — the device's, or the stack's
+ * scratch — or NULL when the device is full (counted).  Write the
+ * transport bytes at buf + sl_ip_hdr_len(family), then sl_ip_direct_send
+ * writes the IP header and transmits. */
+uint8_t *sl_ip_direct_begin(sl_ctx *c, size_t len);
+void sl_ip_direct_send(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *src,
+                       const uint8_t *dst, uint8_t proto, size_t l4len);
+static inline size_t sl_ip_hdr_len(uint8_t family)
+{
+    return family == 4 ? SL_IPV4_HDR_MIN : SL_IPV6_HDR_LEN;
+}
+
 /* Transmit queued packets through cfg.tx.  Returns false when the device
  * refused a buffer (the rest stays queued). */
 bool sl_ip_flush(sl_ctx *c);

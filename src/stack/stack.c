@@ -9,6 +9,7 @@
 #include "icmp/icmp.h"
 #include "ip/ip.h"
 #include "ip/reasm.h"
+#include "tcp/tcp.h"
 #include "udp/udp.h"
 
 struct sl_stack {
@@ -37,6 +38,24 @@ void sl_config_init(sl_config *cfg)
     cfg->reasm_bytes = (size_t)1 << 20;
     cfg->reasm_frags = 64;
     cfg->reasm_timeout = (sl_time)30 * S_SEC;
+    cfg->max_streams = 4096;
+    cfg->tcp_backlog = 256;
+    cfg->syn_cookies = true;
+    cfg->tcp_rcvbuf = 65536;
+    cfg->tcp_sndbuf = 65536;
+    cfg->tcp_rto_min = 200 * S_MS;
+    cfg->tcp_rto_max = (sl_time)60 * S_SEC;
+    cfg->tcp_rto_initial = 1 * S_SEC;
+    cfg->tcp_max_retries = 12;
+    cfg->tcp_syn_retries = 5;
+    cfg->tcp_delack = 40 * S_MS;
+    cfg->tcp_time_wait = (sl_time)60 * S_SEC;
+    cfg->tcp_fin_wait2 = (sl_time)60 * S_SEC;
+    cfg->tcp_keepalive_idle = 0;
+    cfg->tcp_keepalive_intvl = (sl_time)75 * S_SEC;
+    cfg->tcp_keepalive_probes = 9;
+    cfg->tcp_ephemeral_lo = 49152;
+    cfg->tcp_ephemeral_hi = 65535;
     cfg->icmp_echo = true;
     cfg->icmp_rate = 100;
     cfg->icmp_burst = 50;
@@ -57,6 +76,13 @@ static bool config_ok(const sl_config *cfg)
             p->len > (p->addr.family == 4 ? 32 : 128))
             return false;
     }
+    if (cfg->max_streams > (1u << 24) || cfg->tcp_rcvbuf < 1024 || cfg->tcp_sndbuf < 1024 ||
+        cfg->tcp_rcvbuf > (1u << 30) || cfg->tcp_sndbuf > (1u << 30) ||
+        cfg->tcp_ephemeral_lo == 0 || cfg->tcp_ephemeral_lo > cfg->tcp_ephemeral_hi ||
+        cfg->tcp_rto_min == 0 || cfg->tcp_rto_min > cfg->tcp_rto_max ||
+        cfg->tcp_rto_max > (sl_time)3600 * S_SEC || cfg->tcp_rto_initial < cfg->tcp_rto_min ||
+        cfg->tcp_rto_initial > cfg->tcp_rto_max)
+        return false;
     return cfg->tx_queue > 0 && cfg->reasm_frags > 0 && cfg->udp_rx_queue > 0;
 }
 
@@ -110,15 +136,18 @@ sl_stack *sl_stack_new(const sl_config *cfg, const sl_allocator *mem, sl_error *
     c->cfg.secret = NULL;
     derive(cfg, "flow", c->key_flow);
     derive(cfg, "ipid", c->key_ipid);
+    derive(cfg, "tcp-isn", c->key_isn);
+    derive(cfg, "tcp-cookie", c->key_cookie);
+    derive(cfg, "tcp-port", c->key_port);
     c->icmp_tokens = (uint64_t)cfg->icmp_burst * 1000000u;
     sl_wheel_init(&c->wheel, 0);
     sl_txq_init(&c->txq, cfg->tx_queue, cfg->tx_queue_bytes);
     sl_reasm_limits lim = {cfg->reasm_datagrams, cfg->reasm_bytes, cfg->reasm_frags,
                            cfg->reasm_timeout};
     sl_reasm_init(&s->reasm, &c->mem, &lim);
-    *err = sl_flowtab_init(&c->flows, &c->mem, cfg->max_flows, c->key_flow);
+    *err = sl_flowtab_init(&c->flows, &c->mem, cfg->max_flows + cfg->max_streams, c->key_flow);
     if (*err == SL_OK)
-        *err = sl_handles_init(&c->handles, &c->mem, cfg->max_flows);
+        *err = sl_handles_init(&c->handles, &c->mem, cfg->max_flows + cfg->max_streams);
     if (*err == SL_OK) {
         c->tx_scratch = sl_mem_alloc(&c->mem, cfg->mtu);
         s->reasm_buf = sl_mem_alloc(&c->mem, SL_REASM_OUT_MAX);
@@ -138,6 +167,7 @@ void sl_stack_free(sl_stack *s)
         return;
     sl_ctx *c = &s->c;
     sl_udp_fini(c);
+    sl_tcp_fini(c);
     sl_reasm_fini(&s->reasm);
     sl_txq_fini(&c->txq, &c->mem);
     if (c->handles.slots != NULL)
@@ -173,6 +203,10 @@ static void icmp_for_flow(sl_ctx *c, uint8_t family, const sl_icmp_hdr *m)
 {
     if (m->quote.proto == SL_IPPROTO_UDP) {
         sl_udp_icmp_error(c, &m->quote, sl_icmp_flow_error(family, m), m->mtu);
+        return;
+    }
+    if (m->quote.proto == SL_IPPROTO_TCP) {
+        sl_tcp_icmp_error(c, family, m);
         return;
     }
     sl_count(c, SL_CNT_ICMP_ERR_NO_FLOW);
@@ -233,9 +267,11 @@ static sl_error input4(sl_stack *s, const uint8_t *pkt, size_t len)
             icmp_for_flow(c, 4, &m);
         return SL_OK;
     }
+    case SL_IPPROTO_TCP:
+        e = sl_tcp_input(c, 4, h.src, h.dst, h.payload, h.payload_len);
+        return e != SL_OK ? drop_parse(c, e) : SL_OK;
     default:
-        /* RFC 1122 §3.2.2.1: protocol unreachable.  (TCP arrives with the
-         * TCP layer.) */
+        /* RFC 1122 §3.2.2.1: protocol unreachable. */
         sl_count(c, SL_CNT_IP_DROP_PROTO);
         sl_icmp4_error(c, pkt, len, &h, 3, 2, 0);
         return SL_OK;
@@ -305,6 +341,9 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
             icmp_for_flow(c, 6, &m);
         return SL_OK;
     }
+    case SL_IPPROTO_TCP:
+        e = sl_tcp_input(c, 6, h.src, h.dst, h.payload, h.payload_len);
+        return e != SL_OK ? drop_parse(c, e) : SL_OK;
     case SL_IPPROTO_NONE:
         return SL_OK; /* RFC 8200 §4.7: nothing follows */
     default:
@@ -364,7 +403,7 @@ static void reasm_timeouts(sl_stack *s)
 sl_time sl_poll_at(const sl_stack *s)
 {
     const sl_ctx *c = &s->c;
-    if (c->txq.head != NULL)
+    if (c->txq.head != NULL || c->tcp_out_head != NULL)
         return c->now;
     sl_time t = sl_wheel_next(&c->wheel);
     sl_time r = sl_reasm_next_expiry(&s->reasm);
@@ -383,13 +422,19 @@ sl_time sl_poll(sl_stack *s, sl_time now)
         case SL_TK_UDP_IDLE:
             sl_udp_timer(c, t);
             break;
+        case SL_TK_TCP:
+            sl_tcp_timer(c, t);
+            break;
         default:
             break;
         }
     }
     reasm_timeouts(s);
-    if (sl_ip_flush(c) && c->udp_waiters != NULL)
-        sl_udp_tx_drained(c);
+    if (sl_ip_flush(c)) {
+        if (c->udp_waiters != NULL)
+            sl_udp_tx_drained(c);
+        (void)sl_tcp_flush(c);
+    }
     return sl_poll_at(s);
 }
 
@@ -405,8 +450,14 @@ bool sl_next_event(sl_stack *s, sl_event *ev)
         return false;
     memset(ev, 0, sizeof *ev);
     ev->type = (sl_event_type)type;
-    ev->dgram.idx = h->idx;
-    ev->dgram.gen = h->gen;
+    ev->is_stream = h->type == SL_HDL_STREAM;
+    if (ev->is_stream) {
+        ev->stream.idx = h->idx;
+        ev->stream.gen = h->gen;
+    } else {
+        ev->dgram.idx = h->idx;
+        ev->dgram.gen = h->gen;
+    }
     ev->user = h->user;
     ev->error = type == SL_EV_ERROR ? h->err : SL_OK;
     return true;
@@ -446,6 +497,29 @@ static const char *const counter_names[SL_CNT__COUNT] = {
     [SL_CNT_UDP_FLOW_DROPPED] = "udp_flow_dropped",
     [SL_CNT_UDP_FLOW_LIMIT] = "udp_flow_limit",
     [SL_CNT_UDP_FLOW_IDLE] = "udp_flow_idle",
+    [SL_CNT_TCP_RX] = "tcp_rx",
+    [SL_CNT_TCP_TX] = "tcp_tx",
+    [SL_CNT_TCP_RST_RX] = "tcp_rst_rx",
+    [SL_CNT_TCP_RST_TX] = "tcp_rst_tx",
+    [SL_CNT_TCP_DROP_NO_CONN] = "tcp_drop_no_conn",
+    [SL_CNT_TCP_DROP_UNACCEPTABLE] = "tcp_drop_unacceptable",
+    [SL_CNT_TCP_DROP_PAWS] = "tcp_drop_paws",
+    [SL_CNT_TCP_DROP_BAD_ACK] = "tcp_drop_bad_ack",
+    [SL_CNT_TCP_CHALLENGE_ACK] = "tcp_challenge_ack",
+    [SL_CNT_TCP_CONN_ACCEPTED] = "tcp_conn_accepted",
+    [SL_CNT_TCP_CONN_CONNECTED] = "tcp_conn_connected",
+    [SL_CNT_TCP_CONN_REFUSED] = "tcp_conn_refused",
+    [SL_CNT_TCP_CONN_DROPPED] = "tcp_conn_dropped",
+    [SL_CNT_TCP_CONN_LIMIT] = "tcp_conn_limit",
+    [SL_CNT_TCP_BACKLOG_FULL] = "tcp_backlog_full",
+    [SL_CNT_TCP_COOKIE_SENT] = "tcp_cookie_sent",
+    [SL_CNT_TCP_COOKIE_OK] = "tcp_cookie_ok",
+    [SL_CNT_TCP_COOKIE_BAD] = "tcp_cookie_bad",
+    [SL_CNT_TCP_RETRANSMIT] = "tcp_retransmit",
+    [SL_CNT_TCP_FAST_RETRANSMIT] = "tcp_fast_retransmit",
+    [SL_CNT_TCP_TIMEOUT] = "tcp_timeout",
+    [SL_CNT_TCP_OOO_DROP] = "tcp_ooo_drop",
+    [SL_CNT_TCP_DATA_AFTER_CLOSE] = "tcp_data_after_close",
     [SL_CNT_MEM_FAIL] = "mem_fail",
 };
 

@@ -1,0 +1,86 @@
+/*
+ * Congestion control: RFC 5681 (slow start, congestion avoidance, fast
+ * retransmit) with the NewReno modification of fast recovery (RFC 6582).
+ * Initial window per RFC 5681 §3.1 (RFC 3390 values).
+ */
+#include "tcp/tcb.h"
+
+static uint32_t initial_window(uint32_t mss)
+{
+    if (mss > 2190)
+        return 2 * mss;
+    if (mss > 1095)
+        return 3 * mss;
+    return 4 * mss;
+}
+
+void sl_tcp_cc_init(sl_tcb *t)
+{
+    t->cwnd = initial_window(t->mss);
+    t->ssthresh = UINT32_MAX; /* "arbitrarily high" (RFC 5681 §3.1) */
+    t->dupacks = 0;
+}
+
+void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked)
+{
+    (void)c;
+    t->dupacks = 0;
+    if ((t->flags & TF_IN_RECOVERY) != 0) {
+        if (sl_seq_ge(t->snd_una, t->recover)) {
+            /* Full acknowledgment (RFC 6582 §3.2 step 3): deflate. */
+            uint32_t flight = sl_tcb_flight(t);
+            uint32_t a = flight > t->mss ? flight : t->mss;
+            t->cwnd = t->ssthresh < a + t->mss ? t->ssthresh : a + t->mss;
+            t->flags &= ~(uint32_t)TF_IN_RECOVERY;
+        } else {
+            /* Partial acknowledgment (step 4): retransmit the next hole
+             * (the caller resends from snd_una), deflate by the amount
+             * acknowledged, add back one MSS. */
+            t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
+            t->cwnd += acked >= t->mss ? t->mss : acked;
+            t->snd_nxt = t->snd_una;
+        }
+        return;
+    }
+    if (t->cwnd < t->ssthresh) {
+        /* Slow start, appropriate byte counting with L = 1 SMSS. */
+        t->cwnd += acked < t->mss ? acked : t->mss;
+    } else {
+        /* Congestion avoidance: about one MSS per RTT. */
+        uint32_t inc = (uint32_t)((uint64_t)t->mss * t->mss / (t->cwnd ? t->cwnd : 1));
+        t->cwnd += inc > 0 ? inc : 1;
+    }
+}
+
+bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t)
+{
+    (void)c;
+    if ((t->flags & TF_IN_RECOVERY) != 0) {
+        t->cwnd += t->mss; /* RFC 6582 §3.2 step 5: inflate */
+        return false;
+    }
+    if (++t->dupacks < 3)
+        return false;
+    /* RFC 6582 §3.2 step 2: only if the ACK covers more than recover. */
+    if (!sl_seq_gt(t->snd_una, t->recover))
+        return false;
+    uint32_t flight = sl_tcb_flight(t);
+    uint32_t half = flight / 2;
+    t->ssthresh = half > 2u * t->mss ? half : 2u * t->mss;
+    t->recover = t->snd_max;
+    t->cwnd = t->ssthresh + 3u * t->mss;
+    t->flags |= TF_IN_RECOVERY;
+    return true;
+}
+
+void sl_tcp_cc_timeout(sl_tcb *t)
+{
+    /* RFC 5681 §3.1 eqn. 4; loss window of one segment. */
+    uint32_t flight = sl_tcb_flight(t);
+    uint32_t half = flight / 2;
+    t->ssthresh = half > 2u * t->mss ? half : 2u * t->mss;
+    t->cwnd = t->mss;
+    t->dupacks = 0;
+    t->recover = t->snd_max;
+    t->flags &= ~(uint32_t)TF_IN_RECOVERY;
+}

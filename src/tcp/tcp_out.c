@@ -1,0 +1,320 @@
+/*
+ * TCP output: segments built at poll time straight into the output buffer
+ * (one copy from the send ring), the send policy (RFC 9293 §3.8.6: Nagle,
+ * sender and receiver silly-window avoidance), ACKs and resets.
+ */
+#include <string.h>
+
+#include "ip/ip.h"
+#include "tcp/tcb.h"
+#include "tcp/tcp.h"
+
+uint16_t sl_tcp_our_mss(const sl_ctx *c, uint8_t family)
+{
+    size_t m = (size_t)c->cfg.mtu - sl_ip_hdr_len(family) - SL_TCP_HDR_MIN;
+    return (uint16_t)(m > 65535u ? 65535u : m);
+}
+
+uint8_t sl_tcp_our_wscale(const sl_ctx *c)
+{
+    uint8_t s = 0;
+    while (s < 14 && ((uint32_t)65535u << s) < c->cfg.tcp_rcvbuf)
+        s++;
+    return s;
+}
+
+static uint32_t ts_now(const sl_ctx *c, const sl_tcb *t)
+{
+    /* A 1 ms clock (RFC 7323 §5.4) offset per connection by its ISS. */
+    return (uint32_t)(c->now / 1000u) + t->iss;
+}
+
+uint32_t sl_tcp_rcv_window(const sl_ctx *c, const sl_tcb *t)
+{
+    (void)c;
+    uint32_t avail = t->rcv.cap - t->rcv.len;
+    uint32_t cur = sl_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    /* Never shrink the window (RFC 9293 §3.8.6); open it only by at least
+     * min(buffer/2, MSS) (receiver SWS avoidance, RFC 9293 §3.8.6.2.2). */
+    if (avail <= cur)
+        return cur;
+    uint32_t step = t->rcv.cap / 2 < t->mss ? t->rcv.cap / 2 : t->mss;
+    if (avail - cur < step && cur != 0)
+        return cur;
+    uint32_t max = (uint32_t)65535u << t->rcv_wscale;
+    return avail > max ? max : avail;
+}
+
+/* Build and send one segment: seq, flags, `len` bytes of the send ring
+ * from position `off`.  SYN segments carry the handshake options. */
+static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off, size_t len)
+{
+    const sl_flow_key *k = &t->node.key;
+    sl_tcp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.sport = k->lport;
+    h.dport = k->rport;
+    h.seq = seq;
+    h.flags = flags;
+    if ((flags & SL_TCP_ACK) != 0)
+        h.ack = t->rcv_nxt;
+    uint32_t win = sl_tcp_rcv_window(c, t);
+    if ((flags & SL_TCP_SYN) != 0) {
+        /* RFC 7323 §2.2: the window of a SYN is never scaled. */
+        h.window = (uint16_t)(win > 65535u ? 65535u : win);
+        h.o.has_mss = true;
+        h.o.mss = sl_tcp_our_mss(c, k->family);
+        bool offer = (flags & SL_TCP_ACK) == 0; /* SYN: offer everything */
+        if (offer || (t->flags & TF_WS) != 0) {
+            h.o.has_wscale = true;
+            h.o.wscale = t->rcv_wscale;
+        }
+        h.o.sack_perm = offer || (t->flags & TF_SACK) != 0;
+        h.o.has_ts = offer || (t->flags & TF_TS) != 0;
+    } else {
+        h.window = (uint16_t)(win >> t->rcv_wscale);
+        if ((t->flags & TF_SACK) != 0 && t->ooo.n > 0) {
+            uint32_t l[SL_TCP_MAX_SACK], r[SL_TCP_MAX_SACK];
+            size_t max = (t->flags & TF_TS) != 0 ? 3u : 4u;
+            size_t n = sl_ooo_sack(&t->ooo, l, r, max);
+            for (size_t i = 0; i < n; i++) {
+                h.o.sack[i].left = l[i];
+                h.o.sack[i].right = r[i];
+            }
+            h.o.n_sack = (uint8_t)n;
+        }
+    }
+    if ((t->flags & TF_TS) != 0 || ((flags & SL_TCP_SYN) != 0 && h.o.has_ts)) {
+        h.o.has_ts = true;
+        h.o.ts_val = ts_now(c, t);
+        h.o.ts_ecr = t->ts_recent;
+    }
+    sl_error err;
+    size_t olen = sl_tcp_opts_len(&h.o, &err);
+    if (err != SL_OK)
+        return true; /* cannot happen with at most 3-4 SACK blocks */
+    size_t hlen = sl_ip_hdr_len(k->family);
+    if (hlen + SL_TCP_HDR_MIN + olen + len > c->cfg.mtu) /* never past the MTU */
+        len = c->cfg.mtu - hlen - SL_TCP_HDR_MIN - olen;
+    size_t l4len = SL_TCP_HDR_MIN + olen + len;
+    uint8_t *buf = sl_ip_direct_begin(c, hlen + l4len);
+    if (buf == NULL)
+        return false;
+    uint8_t *l4 = buf + hlen;
+    if (len > 0)
+        (void)sl_ring_peek(&t->snd, off, l4 + SL_TCP_HDR_MIN + olen, len);
+    h.payload = NULL; /* already in place */
+    h.payload_len = len;
+    sl_pseudo ph = {k->family, k->laddr, k->raddr};
+    size_t w = 0;
+    (void)sl_tcp_emit(&h, &ph, l4, l4len, &w);
+    sl_ip_direct_send(c, buf, k->family, k->laddr, k->raddr, SL_IPPROTO_TCP, l4len);
+    sl_count(c, SL_CNT_TCP_TX);
+    if ((flags & SL_TCP_ACK) != 0) {
+        t->rcv_adv = t->rcv_nxt + win;
+        t->flags &= ~(uint32_t)(TF_ACK_NOW | TF_DELACK);
+        t->delack_at = SL_TIME_NEVER;
+    }
+    return true;
+}
+
+/* Bytes of the send ring not yet sent: positions [snd_nxt - snd_una, len). */
+static size_t unsent(const sl_tcb *t)
+{
+    size_t off = t->snd_nxt - t->snd_una;
+    if ((t->flags & TF_FIN_SENT) != 0 && t->snd_nxt == t->snd_max && off > 0)
+        off--; /* the FIN is not in the ring */
+    if (t->state == SL_TCP_SYN_SENT || t->state == SL_TCP_SYN_RECEIVED)
+        return 0;
+    return off < t->snd.len ? t->snd.len - off : 0;
+}
+
+static bool fin_state(const sl_tcb *t)
+{
+    return t->state == SL_TCP_FIN_WAIT_1 || t->state == SL_TCP_CLOSING ||
+           t->state == SL_TCP_LAST_ACK;
+}
+
+/* Option bytes a data segment carries now: RFC 6691 counts them inside
+ * the MSS, so data per segment is the MSS less these. */
+static uint32_t opt_overhead(const sl_tcb *t)
+{
+    uint32_t o = (t->flags & TF_TS) != 0 ? 12u : 0u;
+    if ((t->flags & TF_SACK) != 0 && t->ooo.n > 0) {
+        uint32_t max = (t->flags & TF_TS) != 0 ? 3u : 4u;
+        uint32_t n = t->ooo.n < max ? t->ooo.n : max;
+        o += 4u + 8u * n;
+    }
+    return o;
+}
+
+/* The data/FIN part of output for synchronised states. */
+static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
+{
+    for (;;) {
+        size_t off = t->snd_nxt - t->snd_una;
+        size_t avail = unsent(t);
+        uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
+        size_t usable = wnd > off ? wnd - off : 0;
+        size_t len = avail < usable ? avail : usable;
+        uint32_t ovh = opt_overhead(t);
+        size_t seg_max = t->mss > ovh + 8u ? t->mss - ovh : 8u;
+        if (len > seg_max)
+            len = seg_max;
+        bool fin = fin_state(t) && (t->flags & TF_FIN_SENT) == 0 && len == avail;
+        if (len == 0 && !fin)
+            return true;
+        /* Nagle (RFC 1122 §4.2.3.4): hold a small segment while data is
+         * in flight, unless it is the last before our FIN. */
+        if (len > 0 && len < seg_max && sl_tcb_flight(t) > 0 && (t->flags & TF_NODELAY) == 0 &&
+            !fin)
+            return true;
+        uint8_t flags = SL_TCP_ACK;
+        if (len > 0 && len == avail)
+            flags |= SL_TCP_PSH;
+        if (fin)
+            flags |= SL_TCP_FIN;
+        if (!send_segment(c, t, t->snd_nxt, flags, off, len))
+            return false;
+        *sent_any = true;
+        if ((t->flags & TF_RTT_TIMING) == 0 && t->snd_nxt == t->snd_max) {
+            t->flags |= TF_RTT_TIMING;
+            t->rtt_seq = t->snd_nxt;
+            t->rtt_start = c->now;
+        }
+        t->snd_nxt += (uint32_t)len + (fin ? 1u : 0u);
+        if (fin)
+            t->flags |= TF_FIN_SENT;
+        if (sl_seq_gt(t->snd_nxt, t->snd_max))
+            t->snd_max = t->snd_nxt;
+        if (t->rexmt_at == SL_TIME_NEVER || (t->flags & TF_PERSIST) != 0) {
+            t->flags &= ~(uint32_t)TF_PERSIST;
+            sl_tcp_rexmt_restart(c, t);
+        }
+        if (fin)
+            return true;
+    }
+}
+
+bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
+{
+    bool sent_any = false;
+    if ((t->flags & TF_SEND_RST) != 0) {
+        if (!send_segment(c, t, t->snd_nxt, SL_TCP_RST | SL_TCP_ACK, 0, 0))
+            return false;
+        sl_count(c, SL_CNT_TCP_RST_TX);
+        t->flags &= ~(uint32_t)TF_SEND_RST;
+        sl_tcb_finish(c, t, SL_EV_CLOSED);
+        return true;
+    }
+    if ((t->flags & TF_PROBE) != 0) {
+        t->flags &= ~(uint32_t)TF_PROBE;
+        if ((t->flags & TF_PERSIST) != 0 && t->snd.len > 0) {
+            /* Zero-window probe: one byte at SND.UNA (RFC 9293 §3.8.6.1),
+             * counted in flight once sent so its ACK is acceptable. */
+            if (!send_segment(c, t, t->snd_una, SL_TCP_ACK, 0, 1))
+                return false;
+            if (sl_seq_lt(t->snd_max, t->snd_una + 1))
+                t->snd_max = t->snd_una + 1;
+        } else {
+            /* Keep-alive probe: SEG.SEQ = SND.NXT - 1 (RFC 1122 §4.2.3.6). */
+            if (!send_segment(c, t, t->snd_una - 1, SL_TCP_ACK, 0, 0))
+                return false;
+        }
+        sent_any = true;
+    }
+    switch ((sl_tcp_state)t->state) {
+    case SL_TCP_SYN_SENT:
+    case SL_TCP_SYN_RECEIVED:
+        if (t->snd_nxt == t->iss) {
+            uint8_t f = t->state == SL_TCP_SYN_SENT ? SL_TCP_SYN : SL_TCP_SYN | SL_TCP_ACK;
+            if (!send_segment(c, t, t->iss, f, 0, 0))
+                return false;
+            t->snd_nxt = t->iss + 1;
+            t->snd_max = t->snd_nxt;
+            if (t->rexmt_at == SL_TIME_NEVER)
+                sl_tcp_rexmt_restart(c, t);
+            sent_any = true;
+        }
+        break;
+    case SL_TCP_ESTABLISHED:
+    case SL_TCP_CLOSE_WAIT:
+    case SL_TCP_FIN_WAIT_1:
+    case SL_TCP_CLOSING:
+    case SL_TCP_LAST_ACK:
+        if (!send_data(c, t, &sent_any))
+            return false;
+        /* Zero window with data waiting and nothing in flight: persist
+         * (RFC 9293 §3.8.6.1). */
+        if (unsent(t) > 0 && t->snd_wnd == 0 && sl_tcb_flight(t) == 0 &&
+            (t->flags & TF_PERSIST) == 0) {
+            t->flags |= TF_PERSIST;
+            sl_tcp_rexmt_restart(c, t);
+        }
+        break;
+    case SL_TCP_FIN_WAIT_2:
+    case SL_TCP_TIME_WAIT:
+    case SL_TCP_CLOSED:
+    case SL_TCP_LISTEN:
+        break;
+    }
+    if (!sent_any && (t->flags & TF_ACK_NOW) != 0 && t->state != SL_TCP_CLOSED &&
+        t->state != SL_TCP_SYN_SENT) {
+        if (!send_segment(c, t, t->snd_nxt, SL_TCP_ACK, 0, 0))
+            return false;
+    }
+    t->flags &= ~(uint32_t)TF_ACK_NOW;
+    sl_tcb_arm(c, t);
+    return true;
+}
+
+bool sl_tcp_flush(sl_ctx *c)
+{
+    while (c->tcp_out_head != NULL) {
+        sl_tcb *t = c->tcp_out_head;
+        c->tcp_out_head = t->out_next;
+        if (c->tcp_out_head == NULL)
+            c->tcp_out_tail = NULL;
+        t->out_next = NULL;
+        t->flags &= ~(uint32_t)TF_ON_OUTPUT;
+        if (!sl_tcp_output(c, t)) {
+            sl_tcb_want_output(c, t); /* device full: try again later */
+            return false;
+        }
+    }
+    return true;
+}
+
+void sl_tcp_send_reset(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                       const sl_tcp_hdr *seg)
+{
+    /* RFC 9293 §3.10.7.1: never answer a RST; otherwise
+     *   ACK set:   <SEQ=SEG.ACK><CTL=RST>
+     *   ACK clear: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> */
+    if ((seg->flags & SL_TCP_RST) != 0)
+        return;
+    sl_tcp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.sport = seg->dport;
+    h.dport = seg->sport;
+    if ((seg->flags & SL_TCP_ACK) != 0) {
+        h.seq = seg->ack;
+        h.flags = SL_TCP_RST;
+    } else {
+        uint32_t seglen = (uint32_t)seg->payload_len;
+        seglen += (seg->flags & SL_TCP_SYN) != 0 ? 1u : 0u;
+        seglen += (seg->flags & SL_TCP_FIN) != 0 ? 1u : 0u;
+        h.ack = seg->seq + seglen;
+        h.flags = SL_TCP_RST | SL_TCP_ACK;
+    }
+    uint8_t *l4 = NULL;
+    sl_error err;
+    sl_txpkt *p = sl_ip_alloc(c, family, dst, src, SL_IPPROTO_TCP, SL_TCP_HDR_MIN, &l4, &err);
+    if (p == NULL)
+        return;
+    sl_pseudo ph = {family, dst, src};
+    size_t w = 0;
+    (void)sl_tcp_emit(&h, &ph, l4, SL_TCP_HDR_MIN, &w);
+    sl_ip_queue(c, p);
+    sl_count(c, SL_CNT_TCP_RST_TX);
+}
