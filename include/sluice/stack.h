@@ -303,7 +303,8 @@ long sl_dgram_recv(sl_stack *s, sl_dgram h, uint8_t *buf, size_t cap, sl_endpoin
 /* Send one datagram on a flow handle, from its local to its remote
  * endpoint.  The datagram is copied and leaves at the next sl_poll,
  * fragmented if larger than the MTU.  Errors: SL_ERR_MSGSIZE (over 65507
- * / 65527 bytes), SL_ERR_AGAIN (tx queue full: WRITABLE follows),
+ * / 65527 bytes, or larger than cfg.tx_queue_bytes), SL_ERR_AGAIN (tx
+ * queue full: WRITABLE follows),
  * SL_ERR_CLOSED, SL_ERR_STATE (a bound handle: use sendto), SL_ERR_STALE,
  * SL_ERR_NOMEM. */
 sl_error sl_dgram_send(sl_stack *s, sl_dgram h, const uint8_t *data, size_t len);

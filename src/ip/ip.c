@@ -107,6 +107,13 @@ sl_txpkt *sl_ip_alloc(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
         *err = SL_ERR_MSGSIZE;
         return NULL;
     }
+    /* Larger than the whole tx queue: it can never be queued, so "try
+     * again" would loop forever. */
+    if (hlen + l4len > c->txq.max_bytes) {
+        *err = SL_ERR_MSGSIZE;
+        sl_count(c, SL_CNT_TX_QUEUE_FULL);
+        return NULL;
+    }
     sl_txpkt *p = sl_txq_alloc(&c->txq, &c->mem, hlen + l4len, err);
     if (p == NULL) {
         sl_count(c, *err == SL_ERR_NOMEM ? SL_CNT_MEM_FAIL : SL_CNT_TX_QUEUE_FULL);
