@@ -69,21 +69,25 @@ static inline void fz_icmp_check_quote(const icmp_family *f, const sl_icmp_hdr *
         FZ_CHECK(q->l4_len == 0 || q->l4 >= q->ip + 40);
     }
     bool first = !q->is_fragment;
-    if (first)
-        FZ_CHECK(q->l4_len >= 8);
-    bool ports = first && (q->proto == SL_IPPROTO_TCP || q->proto == SL_IPPROTO_UDP);
+    if (first && q->l4_len < 8) {
+        /* Allowed only when the quote holds the whole original packet. */
+        size_t orig = f->family == 4 ? sl_load16(b + 2) : 40u + (size_t)sl_load16(b + 4);
+        FZ_CHECK(orig <= h->body_len);
+    }
+    bool full = first && q->l4_len >= 8;
+    bool ports = full && (q->proto == SL_IPPROTO_TCP || q->proto == SL_IPPROTO_UDP);
     FZ_CHECK(q->has_ports == ports);
     if (ports)
         FZ_CHECK(q->sport == sl_load16(q->l4) && q->dport == sl_load16(q->l4 + 2));
-    FZ_CHECK(q->has_seq == (first && q->proto == SL_IPPROTO_TCP));
+    FZ_CHECK(q->has_seq == (full && q->proto == SL_IPPROTO_TCP));
     if (q->has_seq)
         FZ_CHECK(q->seq == sl_load32(q->l4 + 4));
     if (q->has_echo) {
-        FZ_CHECK(first && q->proto == f->icmp_proto);
+        FZ_CHECK(full && q->proto == f->icmp_proto);
         FZ_CHECK(q->l4[0] == f->echo_req || q->l4[0] == f->echo_rep);
         FZ_CHECK(q->echo_id == sl_load16(q->l4 + 4) && q->echo_seq == sl_load16(q->l4 + 6));
     } else {
-        FZ_CHECK(!(first && q->proto == f->icmp_proto && q->l4[0] == f->echo_req));
+        FZ_CHECK(!(full && q->proto == f->icmp_proto && q->l4[0] == f->echo_req));
     }
 }
 

@@ -44,8 +44,8 @@ static void walk_tlv(const uint8_t *q, size_t hl, walk *w)
         FZ_CHECK(t != 0xc2); /* jumbo payload is refused */
         if (t == 5)
             w->ra = true;
-        else if (t != 1 && (uint8_t)(t >> 6) > w->max_action)
-            w->max_action = (uint8_t)(t >> 6);
+        else if (t != 1 && (uint8_t)(t >> 6) != 0 && w->max_action == 0)
+            w->max_action = (uint8_t)(t >> 6); /* the first decides (RFC 8200 §4.2) */
         i += 2 + ol;
     }
 }

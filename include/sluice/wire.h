@@ -212,10 +212,11 @@ typedef struct sl_ipv6_hdr {
     bool has_hbh, has_routing, has_dstopts;
     uint8_t routing_type, segments_left;
     bool router_alert;    /* RFC 2711 option seen                       */
-    /* Highest action of an unrecognised TLV option (RFC 8200 §4.2: the
-     * type's two top bits, 0 = skip .. 3) and its offset from the start of
-     * the IPv6 header (for ICMPv6 Parameter Problem).  Parsing succeeds;
-     * the IP layer acts on it. */
+    /* Action of the first unrecognised TLV option whose action is not
+     * "skip" (RFC 8200 §4.2: the type's two top bits, 1 .. 3; options are
+     * processed strictly in order, so the first one decides), 0 if none,
+     * and its offset from the start of the IPv6 header (for ICMPv6
+     * Parameter Problem).  Parsing succeeds; the IP layer acts on it. */
     uint8_t opt_action;
     uint16_t opt_ptr;
 
@@ -388,7 +389,8 @@ typedef enum sl_icmp_kind {
 
 /* The packet an error message quotes (RFC 792 / RFC 4443 §2.4): an IP
  * header (IPv4 options, IPv6 extension headers walked) and at least the
- * first 8 bytes of its transport header when it is a first fragment. */
+ * first 8 bytes of its transport header when it is a first fragment —
+ * fewer only when the quote holds the whole original packet. */
 typedef struct sl_icmp_quote {
     uint8_t family;       /* 4 or 6                                      */
     uint8_t proto;        /* upper-layer protocol of the quoted packet   */

@@ -167,8 +167,9 @@ void sl_icmp6_error(sl_ctx *c, const uint8_t *orig, size_t len, const sl_ipv6_hd
     if ((oh->is_fragment && oh->frag_off != 0) || sl_ip_is_martian_src(6, oh->src) ||
         sl_ip_is_multicast(6, oh->dst))
         return;
-    if (oh->proto == SL_IPPROTO_ICMPV6 && !oh->is_fragment && oh->payload_len > 0 &&
-        oh->payload[0] < 128)
+    /* (A first fragment carries the ICMPv6 type too: a reassembly timeout
+     * quotes one.) */
+    if (oh->proto == SL_IPPROTO_ICMPV6 && oh->payload_len > 0 && oh->payload[0] < 128)
         return;
     size_t total = SL_IPV6_HDR_LEN + (size_t)oh->plen;
     size_t q = len < total ? len : total;

@@ -53,7 +53,9 @@ static bool prefix_match(const sl_prefix *p, uint8_t family, const uint8_t *a)
 
 bool sl_ip_is_local(const sl_ctx *c, uint8_t family, const uint8_t *dst)
 {
-    if (sl_ip_is_multicast(family, dst))
+    /* Never multicast, broadcast, unspecified or loopback: none of them
+     * may be the source of an answer (RFC 1122 §3.2.1.3, RFC 4291). */
+    if (sl_ip_is_martian_src(family, dst))
         return false;
     if (c->cfg.any_ip)
         return true;

@@ -19,7 +19,7 @@ static inline size_t sl_ip_alen(uint8_t family)
 }
 
 /* Is `dst` an address this stack answers for (any_ip, or inside a local
- * prefix)?  Multicast and broadcast never are. */
+ * prefix)?  Multicast, broadcast, unspecified and loopback never are. */
 bool sl_ip_is_local(const sl_ctx *c, uint8_t family, const uint8_t *dst);
 /* Multicast (224/4, ff00::/8) or limited broadcast (255.255.255.255). */
 bool sl_ip_is_multicast(uint8_t family, const uint8_t *a);

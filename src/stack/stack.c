@@ -278,6 +278,41 @@ static sl_error input4(sl_stack *s, const uint8_t *pkt, size_t len)
     }
 }
 
+/* Offset of the Routing header in a chain the parser validated. */
+static size_t v6_routing_off(const uint8_t *pkt)
+{
+    uint8_t nh = pkt[6];
+    size_t off = SL_IPV6_HDR_LEN;
+    for (unsigned i = 0; i < SL_IPV6_MAX_EXT && nh != SL_IPPROTO_ROUTING; i++) {
+        size_t hl = nh == SL_IPPROTO_FRAGMENT ? 8u : ((size_t)pkt[off + 1] + 1) * 8;
+        nh = pkt[off];
+        off += hl;
+    }
+    return off;
+}
+
+/* RFC 8200 §4.2 / §4.4: options with a discard action and routing headers
+ * with segments left.  True when the packet was dropped. */
+static bool v6_ext_drop(sl_ctx *c, const uint8_t *pkt, size_t len, const sl_ipv6_hdr *h)
+{
+    if (h->opt_action != 0) {
+        /* 01 discard; 10 and 11 discard and send Parameter Problem code 2
+         * (the destination is unicast: it is local). */
+        sl_count(c, SL_CNT_IP_DROP_OPTION);
+        if (h->opt_action >= 2)
+            sl_icmp6_error(c, pkt, len, h, 4, 2, h->opt_ptr);
+        return true;
+    }
+    if (h->has_routing && h->segments_left > 0) {
+        /* We are an endpoint that never forwards and recognises no
+         * routing type: Parameter Problem code 0 at the Routing Type. */
+        sl_count(c, SL_CNT_IP_DROP_ROUTING);
+        sl_icmp6_error(c, pkt, len, h, 4, 0, (uint32_t)(v6_routing_off(pkt) + 2));
+        return true;
+    }
+    return false;
+}
+
 static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
 {
     sl_ctx *c = &s->c;
@@ -293,19 +328,8 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
         sl_count(c, SL_CNT_IP_DROP_NOT_LOCAL);
         return SL_OK;
     }
-    if (h.opt_action != 0) {
-        /* RFC 8200 §4.2: 01 discard; 10 and 11 discard and send Parameter
-         * Problem code 2 (the destination is unicast: it is local). */
-        sl_count(c, SL_CNT_IP_DROP_OPTION);
-        if (h.opt_action >= 2)
-            sl_icmp6_error(c, pkt, len, &h, 4, 2, h.opt_ptr);
+    if (v6_ext_drop(c, pkt, len, &h))
         return SL_OK;
-    }
-    if (h.has_routing && h.segments_left > 0) {
-        /* We are an endpoint that never forwards (RFC 8200 §4.4). */
-        sl_count(c, SL_CNT_IP_DROP_ROUTING);
-        return SL_OK;
-    }
     if (h.is_fragment) {
         sl_count(c, SL_CNT_IP_FRAGS_RX);
         size_t out_len = 0;
@@ -320,6 +344,13 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
         e = sl_ipv6_parse(pkt, len, &h);
         if (e != SL_OK)
             return drop_parse(c, e);
+        /* A Fragment header inside the reassembled data (nested
+         * fragmentation): what we hold is still not a whole datagram. */
+        if (h.is_fragment)
+            return reasm_drop(c, SL_ERR_FRAG_INCONSISTENT);
+        /* Headers after the Fragment header are seen only now. */
+        if (v6_ext_drop(c, pkt, len, &h))
+            return SL_OK;
     }
     switch (h.proto) {
     case SL_IPPROTO_UDP: {

@@ -96,8 +96,7 @@ size_t sl_ring_write(sl_ring *r, sl_mem *m, const uint8_t *src, size_t n, int *n
     return take;
 }
 
-size_t sl_ring_write_at(sl_ring *r, sl_mem *m, size_t gap, const uint8_t *src, size_t n,
-                        int *nomem)
+size_t sl_ring_write_at(sl_ring *r, sl_mem *m, size_t gap, const uint8_t *src, size_t n, int *nomem)
 {
     uint32_t space = r->cap - r->len;
     if (gap >= space)

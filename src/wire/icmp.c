@@ -9,16 +9,17 @@
 #include <string.h>
 
 /* Fill the transport part of a quote from l4[0 .. n-1]: needs 8 bytes
- * (RFC 792: "the first 64 bits of the original datagram's data"). */
-static sl_error quote_l4(sl_icmp_quote *q, const uint8_t *l4, size_t n, uint8_t echo_req,
-                         uint8_t echo_rep, uint8_t icmp_proto)
+ * (RFC 792: "the first 64 bits of the original datagram's data"), unless
+ * the quote holds the whole original packet and it was shorter. */
+static sl_error quote_l4(sl_icmp_quote *q, const uint8_t *l4, size_t n, bool whole,
+                         uint8_t echo_req, uint8_t echo_rep, uint8_t icmp_proto)
 {
     q->l4 = l4;
     q->l4_len = n;
     if (q->is_fragment)
         return SL_OK;
     if (n < 8)
-        return SL_ERR_ICMP_QUOTE;
+        return whole ? SL_OK : SL_ERR_ICMP_QUOTE;
     if (q->proto == SL_IPPROTO_TCP || q->proto == SL_IPPROTO_UDP) {
         q->has_ports = true;
         q->sport = sl_load16(l4);
@@ -45,6 +46,7 @@ static sl_error quote4(const uint8_t *p, size_t len, sl_icmp_quote *q)
     size_t total = sl_load16(p + 2);
     if (hlen < SL_IPV4_HDR_MIN || hlen > len || total < hlen)
         return SL_ERR_ICMP_QUOTE;
+    bool whole = total <= len;
     if (total < len)
         len = total; /* drop bytes past the original packet */
     q->family = 4;
@@ -54,7 +56,7 @@ static sl_error quote4(const uint8_t *p, size_t len, sl_icmp_quote *q)
     q->is_fragment = (sl_load16(p + 6) & 0x1fffu) != 0;
     q->ip = p;
     q->ip_len = len;
-    return quote_l4(q, p + hlen, len - hlen, 8, 0, SL_IPPROTO_ICMP);
+    return quote_l4(q, p + hlen, len - hlen, whole, 8, 0, SL_IPPROTO_ICMP);
 }
 
 static sl_error quote6(const uint8_t *p, size_t len, sl_icmp_quote *q)
@@ -62,6 +64,7 @@ static sl_error quote6(const uint8_t *p, size_t len, sl_icmp_quote *q)
     if (len < SL_IPV6_HDR_LEN || (p[0] >> 4) != 6)
         return SL_ERR_ICMP_QUOTE;
     size_t end = SL_IPV6_HDR_LEN + (size_t)sl_load16(p + 4);
+    bool whole = end <= len;
     if (end > len)
         end = len;
     sl_ipv6_hdr h;
@@ -74,7 +77,7 @@ static sl_error quote6(const uint8_t *p, size_t len, sl_icmp_quote *q)
     q->is_fragment = h.is_fragment && h.frag_off != 0;
     q->ip = p;
     q->ip_len = end;
-    return quote_l4(q, h.payload, h.payload_len, 128, 129, SL_IPPROTO_ICMPV6);
+    return quote_l4(q, h.payload, h.payload_len, whole, 128, 129, SL_IPPROTO_ICMPV6);
 }
 
 static void common_fields(const uint8_t *p, size_t len, sl_icmp_hdr *h)

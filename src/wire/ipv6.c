@@ -41,7 +41,7 @@ static sl_error walk_tlv(const uint8_t *q, size_t hl, size_t base, sl_ipv6_hdr *
             /* RFC 8200 §4.2: the two high-order bits say what to do with
              * an option we do not recognise. */
             uint8_t action = (uint8_t)(type >> 6);
-            if (action > h->opt_action) {
+            if (action != 0 && h->opt_action == 0) {
                 h->opt_action = action;
                 h->opt_ptr = (uint16_t)(base + i);
             }

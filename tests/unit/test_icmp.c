@@ -244,9 +244,12 @@ START_TEST(v4_quote_errors)
         ck_assert_int_eq(err4(types[t], 0, 0, q, ql, &h), SL_ERR_ICMP_QUOTE);
         sl_store16(q + 2, 0);
         ck_assert_int_eq(err4(types[t], 0, 0, q, ql, &h), SL_ERR_ICMP_QUOTE);
-        /* total 27: only 7 transport bytes of the original */
+        /* total 27: the quote is the whole original, which had only 7
+         * transport bytes: accepted, without ports */
         sl_store16(q + 2, 27);
-        ck_assert_int_eq(err4(types[t], 0, 0, q, ql, &h), SL_ERR_ICMP_QUOTE);
+        ck_assert_int_eq(err4(types[t], 0, 0, q, ql, &h), SL_OK);
+        ck_assert(!h.quote.has_ports);
+        ck_assert_uint_eq(h.quote.l4_len, 7);
         /* the quoted checksum is not checked */
         sl_store16(q + 2, 28);
         q[10] ^= 0xff;
@@ -505,9 +508,12 @@ START_TEST(v6_quote_basic_errors)
     ck_assert(qq->has_seq);
     ck_assert_uint_eq(qq->seq, 0xdeadbeefu);
     ck_assert_uint_eq(qq->ip_len, 48);
-    /* bytes past 40 + plen are dropped: plen 7 leaves 7 transport bytes */
+    /* bytes past 40 + plen are dropped: plen 7 leaves 7 transport bytes,
+     * and the quote is the whole original: accepted, without ports */
     ql = q6_build(q, sizeof q, 7, SL_IPPROTO_UDP, NULL, 0, L4_UDP, 8);
-    ck_assert_int_eq(err6(1, q, ql, &h), SL_ERR_ICMP_QUOTE);
+    ck_assert_int_eq(err6(1, q, ql, &h), SL_OK);
+    ck_assert(!qq->has_ports);
+    ck_assert_uint_eq(qq->l4_len, 7);
     ql = q6_build(q, sizeof q, 8, SL_IPPROTO_UDP, NULL, 0, L4_ECHO6, 8);
     q[ql++] = 0xee;
     ck_assert_int_eq(err6(1, q, ql, &h), SL_OK);

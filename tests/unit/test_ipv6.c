@@ -344,10 +344,10 @@ START_TEST(tlv_unknown_action)
         ck_assert_int_eq(parse_tlv(SL_IPPROTO_DSTOPTS, tlv, 6, &h), SL_OK);
         ck_assert_uint_eq(h.opt_action, a);
     }
-    /* highest wins; its offset is kept */
-    static const uint8_t mixed[6] = {0x5e, 0, 0xde, 0, 0x9e, 0};
+    /* the first non-skip option wins (RFC 8200 §4.2: in order) */
+    static const uint8_t mixed[6] = {0x1e, 0, 0x5e, 0, 0xde, 0};
     ck_assert_int_eq(parse_tlv(SL_IPPROTO_HOPOPTS, mixed, 6, &h), SL_OK);
-    ck_assert_uint_eq(h.opt_action, 3);
+    ck_assert_uint_eq(h.opt_action, 1);
     ck_assert_uint_eq(h.opt_ptr, 44);
     /* an equal action later does not move the pointer */
     static const uint8_t equal[6] = {0x5e, 0, 0x7e, 0, 1, 0};
@@ -363,17 +363,21 @@ START_TEST(tlv_unknown_action)
     ext_routing(&x, SL_IPPROTO_DSTOPTS, 1, 0, 0);
     ext_opts(&x, SL_IPPROTO_UDP, a2, 6);
     ck_assert_int_eq(parse_ext(SL_IPPROTO_HOPOPTS, &x, 8, &h), SL_OK);
-    ck_assert_uint_eq(h.opt_action, 2);
-    ck_assert_uint_eq(h.opt_ptr, 40 + 8 + 16 + 4);
+    ck_assert_uint_eq(h.opt_action, 1); /* the Hop-by-Hop one comes first */
+    ck_assert_uint_eq(h.opt_ptr, 40 + 4);
     ck_assert(h.has_hbh && h.has_routing && h.has_dstopts);
     ck_assert_uint_eq(h.n_ext, 3);
     ck_assert_uint_eq(h.ext_len, 32);
     ck_assert_uint_eq(h.nh_off, 64);
     ck_assert_uint_eq(h.proto, SL_IPPROTO_UDP);
-    /* and a lower action in a later header keeps the earlier one */
+    /* an option in an earlier header decides, whatever its action */
     x.b[2] = 0xde;
     ck_assert_int_eq(parse_ext(SL_IPPROTO_HOPOPTS, &x, 8, &h), SL_OK);
     ck_assert_uint_eq(h.opt_action, 3);
+    ck_assert_uint_eq(h.opt_ptr, 42);
+    x.b[2] = 0x5e;
+    ck_assert_int_eq(parse_ext(SL_IPPROTO_HOPOPTS, &x, 8, &h), SL_OK);
+    ck_assert_uint_eq(h.opt_action, 1);
     ck_assert_uint_eq(h.opt_ptr, 42);
 }
 END_TEST
