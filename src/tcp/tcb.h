@@ -76,6 +76,9 @@ typedef struct sl_tcb {
     sl_ring snd, rcv;
     sl_ooo ooo;
     uint32_t retransmits;
+    uint8_t n_sacked;         /* scoreboard ranges held                  */
+    sl_tcp_sack sacked[SL_TCP_MAX_SACK]; /* what the peer SACKed above
+                                 SND.UNA, sorted (RFC 6675 scoreboard)   */
 } sl_tcb;
 
 /* A specific listener (sl_stream_listen): a wildcard key in the flow
@@ -129,6 +132,16 @@ void sl_tcp_rtt_sample(sl_ctx *c, sl_tcb *t, uint32_t rtt);
 void sl_tcp_rexmt_restart(sl_ctx *c, sl_tcb *t);
 /* Nothing is outstanding: keep-alive deadline, or no timer. */
 void sl_tcp_timer_idle(sl_ctx *c, sl_tcb *t);
+
+/* ---- tcp_sack.c: RFC 2018 / RFC 6675 scoreboard ---- */
+/* Record the peer's SACK blocks; blocks outside (SND.UNA, SND.MAX] are
+ * ignored (RFC 2018 §8 leaves them untrusted). */
+void sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o);
+/* SND.UNA advanced: forget ranges now below it. */
+void sl_tcp_sack_prune(sl_tcb *t);
+/* While retransmitting (snd_nxt < snd_max): move snd_nxt past SACKed data
+ * and return how many bytes may go before the next SACKed range. */
+uint32_t sl_tcp_sack_next(sl_tcb *t);
 
 /* ---- tcp_cc.c: RFC 5681 / RFC 6582 ---- */
 void sl_tcp_cc_init(sl_tcb *t);

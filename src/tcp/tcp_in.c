@@ -417,6 +417,8 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         return false;
     }
     bool fin_acked = false;
+    if (h->o.n_sack > 0)
+        sl_tcp_sack_update(t, &h->o);
     if (sl_seq_gt(h->ack, t->snd_una)) {
         uint32_t acked = h->ack - t->snd_una;
         uint32_t data = acked;
@@ -428,6 +430,7 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
             data = t->snd.len; /* a window probe byte may be counted */
         sl_ring_consume(&t->snd, &c->mem, data, 0);
         t->snd_una = h->ack;
+        sl_tcp_sack_prune(t);
         if (sl_seq_lt(t->snd_nxt, t->snd_una))
             t->snd_nxt = t->snd_una;
         /* RTT: timestamps (RFC 7323 §4.1) or the timed segment (Karn). */

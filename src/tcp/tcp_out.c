@@ -152,8 +152,13 @@ static uint32_t opt_overhead(const sl_tcb *t)
 static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
 {
     for (;;) {
+        /* Retransmitting: skip what the peer SACKed (RFC 6675 §5). */
+        uint32_t hole = UINT32_MAX;
+        if (sl_seq_lt(t->snd_nxt, t->snd_max) && t->n_sacked > 0)
+            hole = sl_tcp_sack_next(t);
         size_t off = t->snd_nxt - t->snd_una;
-        size_t avail = unsent(t);
+        size_t all = unsent(t);
+        size_t avail = all < hole ? all : hole;
         uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
         size_t usable = wnd > off ? wnd - off : 0;
         size_t len = avail < usable ? avail : usable;
@@ -161,13 +166,15 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
         size_t seg_max = t->mss > ovh + 8u ? t->mss - ovh : 8u;
         if (len > seg_max)
             len = seg_max;
-        bool fin = fin_state(t) && (t->flags & TF_FIN_SENT) == 0 && len == avail;
+        /* The FIN goes with the last byte of the stream, never before. */
+        bool fin = fin_state(t) && (t->flags & TF_FIN_SENT) == 0 && len == all;
         if (len == 0 && !fin)
             return true;
-        /* Nagle (RFC 1122 §4.2.3.4): hold a small segment while data is
-         * in flight, unless it is the last before our FIN. */
+        /* Nagle (RFC 1122 §4.2.3.4): hold a small segment of new data
+         * while data is in flight, unless it is the last before our FIN.
+         * Retransmissions (snd_nxt < snd_max) are never held. */
         if (len > 0 && len < seg_max && sl_tcb_flight(t) > 0 && (t->flags & TF_NODELAY) == 0 &&
-            !fin)
+            !fin && t->snd_nxt == t->snd_max)
             return true;
         uint8_t flags = SL_TCP_ACK;
         if (len > 0 && len == avail)

@@ -1,0 +1,88 @@
+/*
+ * The SACK scoreboard (RFC 2018 §3, RFC 6675 §4-5, simplified): ranges the
+ * peer reported holding above SND.UNA, so retransmissions skip them.  At
+ * most SL_TCP_MAX_SACK ranges are kept; when a new one does not fit, the
+ * highest is dropped (it will be reported again).
+ */
+#include "tcp/tcb.h"
+
+static void remove_at(sl_tcb *t, unsigned i)
+{
+    for (unsigned j = i; j + 1 < t->n_sacked; j++)
+        t->sacked[j] = t->sacked[j + 1];
+    t->n_sacked--;
+}
+
+static void insert(sl_tcb *t, uint32_t left, uint32_t right)
+{
+    /* Merge with every range it overlaps or touches. */
+    unsigned i = 0;
+    while (i < t->n_sacked) {
+        sl_tcp_sack *r = &t->sacked[i];
+        if (sl_seq_le(left, r->right) && sl_seq_le(r->left, right)) {
+            if (sl_seq_lt(r->left, left))
+                left = r->left;
+            if (sl_seq_gt(r->right, right))
+                right = r->right;
+            remove_at(t, i);
+            continue;
+        }
+        i++;
+    }
+    /* Sorted position. */
+    unsigned pos = 0;
+    while (pos < t->n_sacked && sl_seq_lt(t->sacked[pos].left, left))
+        pos++;
+    if (t->n_sacked == SL_TCP_MAX_SACK) {
+        if (pos == SL_TCP_MAX_SACK)
+            return; /* above everything held: drop it */
+        t->n_sacked--; /* drop the highest */
+    }
+    for (unsigned j = t->n_sacked; j > pos; j--)
+        t->sacked[j] = t->sacked[j - 1];
+    t->sacked[pos].left = left;
+    t->sacked[pos].right = right;
+    t->n_sacked++;
+}
+
+void sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o)
+{
+    if ((t->flags & TF_SACK) == 0)
+        return;
+    for (unsigned b = 0; b < o->n_sack && b < SL_TCP_MAX_SACK; b++) {
+        uint32_t l = o->sack[b].left, r = o->sack[b].right;
+        if (!sl_seq_lt(l, r) || !sl_seq_gt(l, t->snd_una) || sl_seq_gt(r, t->snd_max))
+            continue;
+        insert(t, l, r);
+    }
+}
+
+void sl_tcp_sack_prune(sl_tcb *t)
+{
+    unsigned i = 0;
+    while (i < t->n_sacked) {
+        sl_tcp_sack *r = &t->sacked[i];
+        if (sl_seq_le(r->right, t->snd_una)) {
+            remove_at(t, i);
+            continue;
+        }
+        if (sl_seq_lt(r->left, t->snd_una))
+            r->left = t->snd_una;
+        i++;
+    }
+}
+
+uint32_t sl_tcp_sack_next(sl_tcb *t)
+{
+    uint32_t limit = UINT32_MAX;
+    for (unsigned i = 0; i < t->n_sacked; i++) {
+        const sl_tcp_sack *r = &t->sacked[i];
+        if (sl_seq_le(r->left, t->snd_nxt) && sl_seq_lt(t->snd_nxt, r->right))
+            t->snd_nxt = r->right; /* the peer has this: skip it */
+        else if (sl_seq_gt(r->left, t->snd_nxt)) {
+            limit = r->left - t->snd_nxt;
+            break;
+        }
+    }
+    return limit;
+}
