@@ -62,6 +62,7 @@ typedef struct sl_tcb {
     uint16_t mss;             /* send MSS (RFC 6691: segment data bytes) */
     uint32_t iss, irs;
     uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
+    uint32_t max_snd_wnd;     /* largest window the peer offered          */
     uint32_t rcv_nxt, rcv_adv; /* rcv_adv: right edge last advertised     */
     uint32_t cwnd, ssthresh, recover;
     uint32_t srtt, rttvar, rto; /* microseconds; srtt 0 = no sample yet  */

@@ -119,6 +119,8 @@ static sl_tcb *new_passive(sl_ctx *c, const seg_ctx *sc, void *user)
 
 static void established(sl_ctx *c, sl_tcb *t)
 {
+    if (t->snd_wnd > t->max_snd_wnd)
+        t->max_snd_wnd = t->snd_wnd;
     sl_tcb_set_state(c, t, SL_TCP_ESTABLISHED);
     sl_tcp_cc_init(t);
     t->retries = 0;
@@ -319,6 +321,8 @@ static void in_syn_sent(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         t->rcv_wscale = 0;
     t->snd_wl1 = h->seq;
     if (ack_ok) {
+        if (t->retries == 0)
+            sl_tcp_rtt_sample(c, t, (uint32_t)(c->now - t->rtt_start));
         t->snd_una = h->ack;
         t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
         t->snd_wl2 = h->ack;
@@ -468,6 +472,8 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
     if (sl_seq_lt(t->snd_wl1, h->seq) || (t->snd_wl1 == h->seq && sl_seq_le(t->snd_wl2, h->ack))) {
         uint32_t old = t->snd_wnd;
         t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
+        if (t->snd_wnd > t->max_snd_wnd)
+            t->max_snd_wnd = t->snd_wnd;
         t->snd_wl1 = h->seq;
         t->snd_wl2 = h->ack;
         if (t->snd_wnd > old) {
@@ -612,6 +618,14 @@ static bool in_synchronised(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
             sl_tcb_finish(c, t, SL_EV_CLOSED);
             return true;
         }
+    }
+    /* A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost; send it
+     * again now rather than at our retransmission timeout. */
+    if (t->state == SL_TCP_SYN_RECEIVED &&
+        (h->flags & (SL_TCP_SYN | SL_TCP_ACK | SL_TCP_RST)) == SL_TCP_SYN && h->seq == t->irs) {
+        t->snd_nxt = t->iss;
+        sl_tcb_want_output(c, t);
+        return false;
     }
     /* First: sequence number. */
     if (!seq_acceptable(t, h->seq, sc->seglen)) {

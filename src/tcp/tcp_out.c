@@ -176,6 +176,12 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
         if (len > 0 && len < seg_max && sl_tcb_flight(t) > 0 && (t->flags & TF_NODELAY) == 0 &&
             !fin && t->snd_nxt == t->snd_max)
             return true;
+        /* Sender silly-window avoidance (RFC 9293 §3.8.6.2.1): with data
+         * in flight, do not send a small segment that the window (not the
+         * data) limits, unless it is at least half the largest window. */
+        if (len > 0 && len < seg_max && len < all && sl_tcb_flight(t) > 0 &&
+            len < t->max_snd_wnd / 2 && t->snd_nxt == t->snd_max)
+            return true;
         uint8_t flags = SL_TCP_ACK;
         if (len > 0 && len == avail)
             flags |= SL_TCP_PSH;
@@ -239,6 +245,8 @@ bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
                 return false;
             t->snd_nxt = t->iss + 1;
             t->snd_max = t->snd_nxt;
+            if (t->retries == 0)
+                t->rtt_start = c->now; /* handshake RTT sample (Karn: not on a retry) */
             if (t->rexmt_at == SL_TIME_NEVER)
                 sl_tcp_rexmt_restart(c, t);
             sent_any = true;
