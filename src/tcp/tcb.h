@@ -43,7 +43,9 @@ enum {
     TF_IN_TABLE = 1u << 18,   /* in the flow table                       */
     TF_ON_OUTPUT = 1u << 19,  /* on the output list                      */
     TF_COUNT_BACKLOG = 1u << 20, /* counted in the SYN-RECEIVED backlog  */
-    TF_PROBE = 1u << 21       /* send a window probe / keep-alive now    */
+    TF_PROBE = 1u << 21,      /* send a window probe / keep-alive now    */
+    TF_REXMT_ONE = 1u << 22   /* resend the segment at SND.UNA (fast
+                                 retransmit, NewReno partial ACK)        */
 };
 
 typedef struct sl_tcb {

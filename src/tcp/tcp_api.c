@@ -137,9 +137,13 @@ static void queue_fin(sl_ctx *c, sl_tcb *t)
     t->flags |= TF_FIN_QUEUED;
     switch ((sl_tcp_state)t->state) {
     case SL_TCP_SYN_SENT:
-        sl_tcb_finish(c, t, SL_EV_CLOSED); /* nothing to say yet */
+        /* RFC 9293 §3.10.4: nothing sent yet, delete the connection; but
+         * data already written goes first: FIN-WAIT-1 once established. */
+        if (t->snd.len == 0)
+            sl_tcb_finish(c, t, SL_EV_CLOSED);
         return;
     case SL_TCP_SYN_RECEIVED:
+        return; /* FIN-WAIT-1 once established (§3.10.4) */
     case SL_TCP_ESTABLISHED:
         sl_tcb_set_state(c, t, SL_TCP_FIN_WAIT_1);
         break;
@@ -236,6 +240,13 @@ sl_error sl_stream_free(sl_stack *s, sl_stream h)
     if (t->rcv.len > 0) {
         t->flags |= TF_SEND_RST;
         sl_tcb_want_output(c, t);
+        return SL_OK;
+    }
+    if (t->state == SL_TCP_FIN_WAIT_2) {
+        /* Already half-closed: bound the wait for the peer's FIN now that
+         * nobody will read (RFC 9293 leaves FIN-WAIT-2 unbounded). */
+        t->rexmt_at = c->now + c->cfg.tcp_fin_wait2;
+        sl_tcb_arm(c, t);
         return SL_OK;
     }
     queue_fin(c, t); /* may free t (SYN-SENT) */

@@ -38,7 +38,7 @@ void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked)
              * acknowledged, add back one MSS. */
             t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
             t->cwnd += acked >= t->mss ? t->mss : acked;
-            t->snd_nxt = t->snd_una;
+            t->flags |= TF_REXMT_ONE;
         }
         return;
     }

@@ -134,6 +134,10 @@ static void established(sl_ctx *c, sl_tcb *t)
         sl_tcb_notify(c, t, SL_EV_CONNECTED);
     }
     sl_tcp_timer_idle(c, t);
+    if ((t->flags & TF_FIN_QUEUED) != 0) { /* shut down while opening */
+        sl_tcb_set_state(c, t, SL_TCP_FIN_WAIT_1);
+        sl_tcb_want_output(c, t);
+    }
 }
 
 /* Stateless SYN-ACK carrying a SYN cookie (RFC 4987 §3.6). */
@@ -182,6 +186,18 @@ static void send_cookie(sl_ctx *c, const seg_ctx *sc)
     sl_count(c, SL_CNT_TCP_COOKIE_SENT);
 }
 
+static sl_listener *find_listener(sl_ctx *c, const seg_ctx *sc)
+{
+    sl_flow_key k;
+    sl_tcp_make_key(&k, sc->family, sc->dst, sc->h.dport, NULL, 0);
+    sl_flow_node *n = sl_flowtab_find(&c->flows, &k);
+    if (n == NULL) {
+        sl_tcp_make_key(&k, 0, NULL, sc->h.dport, NULL, 0);
+        n = sl_flowtab_find(&c->flows, &k);
+    }
+    return n == NULL ? NULL : (sl_listener *)(void *)((uint8_t *)n - offsetof(sl_listener, node));
+}
+
 /* The ACK of a cookie SYN-ACK: make the connection it stands for. */
 static sl_tcb *from_cookie(sl_ctx *c, const seg_ctx *sc)
 {
@@ -192,7 +208,8 @@ static sl_tcb *from_cookie(sl_ctx *c, const seg_ctx *sc)
         sl_count(c, SL_CNT_TCP_COOKIE_BAD);
         return NULL;
     }
-    sl_tcb *t = new_passive(c, sc, NULL);
+    sl_listener *l = find_listener(c, sc);
+    sl_tcb *t = new_passive(c, sc, l != NULL ? l->user : NULL);
     if (t == NULL)
         return NULL;
     sl_tcp_opts o;
@@ -218,18 +235,6 @@ static sl_tcb *from_cookie(sl_ctx *c, const seg_ctx *sc)
     t->state = SL_TCP_SYN_RECEIVED; /* not counted in the backlog */
     established(c, t);
     return t;
-}
-
-static sl_listener *find_listener(sl_ctx *c, const seg_ctx *sc)
-{
-    sl_flow_key k;
-    sl_tcp_make_key(&k, sc->family, sc->dst, sc->h.dport, NULL, 0);
-    sl_flow_node *n = sl_flowtab_find(&c->flows, &k);
-    if (n == NULL) {
-        sl_tcp_make_key(&k, 0, NULL, sc->h.dport, NULL, 0);
-        n = sl_flowtab_find(&c->flows, &k);
-    }
-    return n == NULL ? NULL : (sl_listener *)(void *)((uint8_t *)n - offsetof(sl_listener, node));
 }
 
 /* RFC 9293 §3.10.7.2 (LISTEN) with the acceptor in front. */
@@ -324,7 +329,7 @@ static void in_syn_sent(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         if (t->retries == 0)
             sl_tcp_rtt_sample(c, t, (uint32_t)(c->now - t->rtt_start));
         t->snd_una = h->ack;
-        t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
+        t->snd_wnd = h->window; /* RFC 7323 §2.2: a SYN's window is never scaled */
         t->snd_wl2 = h->ack;
         if (sl_seq_lt(t->snd_nxt, t->snd_una))
             t->snd_nxt = t->snd_una;
@@ -458,13 +463,15 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         }
         sl_tcb_want_output(c, t);
     } else if (h->ack == t->snd_una && sc->seglen == 0 && sl_tcb_flight(t) > 0 &&
+               (t->flags & TF_PERSIST) == 0 &&
                ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
-        /* Duplicate ACK (RFC 5681 §2). */
+        /* Duplicate ACK (RFC 5681 §2); not while probing a zero window. */
         if (sl_tcp_cc_dupack(c, t)) {
+            /* Fast retransmit: the segment at SND.UNA, once. */
             sl_count(c, SL_CNT_TCP_FAST_RETRANSMIT);
             t->retransmits++;
-            t->snd_nxt = t->snd_una;
-            t->flags &= ~(uint32_t)(TF_RTT_TIMING | TF_FIN_SENT);
+            t->flags |= TF_REXMT_ONE;
+            t->flags &= ~(uint32_t)TF_RTT_TIMING;
         }
         sl_tcb_want_output(c, t);
     }
@@ -625,6 +632,15 @@ static bool in_synchronised(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         (h->flags & (SL_TCP_SYN | SL_TCP_ACK | SL_TCP_RST)) == SL_TCP_SYN && h->seq == t->irs) {
         t->snd_nxt = t->iss;
         sl_tcb_want_output(c, t);
+        return false;
+    }
+    /* A retransmission of the FIN we hold, in TIME-WAIT: ACK it and
+     * restart the 2 MSL wait (RFC 9293 §3.10.7.4, eighth check). */
+    if (t->state == SL_TCP_TIME_WAIT && (h->flags & (SL_TCP_FIN | SL_TCP_RST)) == SL_TCP_FIN &&
+        h->seq + (uint32_t)h->payload_len + 1u == t->rcv_nxt) {
+        t->rexmt_at = c->now + c->cfg.tcp_time_wait;
+        sl_tcb_arm(c, t);
+        ack_now(c, t);
         return false;
     }
     /* First: sequence number. */

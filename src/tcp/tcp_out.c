@@ -118,12 +118,11 @@ static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size
     return true;
 }
 
-/* Bytes of the send ring not yet sent: positions [snd_nxt - snd_una, len). */
+/* Bytes of the send ring not yet sent: positions [snd_nxt - snd_una, len).
+ * (An offset past len means the FIN is out too.) */
 static size_t unsent(const sl_tcb *t)
 {
     size_t off = t->snd_nxt - t->snd_una;
-    if ((t->flags & TF_FIN_SENT) != 0 && t->snd_nxt == t->snd_max && off > 0)
-        off--; /* the FIN is not in the ring */
     if (t->state == SL_TCP_SYN_SENT || t->state == SL_TCP_SYN_RECEIVED)
         return 0;
     return off < t->snd.len ? t->snd.len - off : 0;
@@ -166,8 +165,10 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
         size_t seg_max = t->mss > ovh + 8u ? t->mss - ovh : 8u;
         if (len > seg_max)
             len = seg_max;
-        /* The FIN goes with the last byte of the stream, never before. */
-        bool fin = fin_state(t) && (t->flags & TF_FIN_SENT) == 0 && len == all;
+        /* The FIN goes with the last byte of the stream, never before, and
+         * again whenever that last byte is resent (TF_FIN_SENT stays: the
+         * FIN keeps its sequence number, SND.UNA + len). */
+        bool fin = fin_state(t) && off + len == t->snd.len;
         if (len == 0 && !fin)
             return true;
         /* Nagle (RFC 1122 §4.2.3.4): hold a small segment of new data
@@ -209,6 +210,27 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
     }
 }
 
+/* Resend the first unacknowledged segment (RFC 5681 §3.2 fast
+ * retransmit; RFC 6582 §3.2 step 4), FIN included when it is all that is
+ * left; SND.NXT does not move. */
+static bool resend_first(sl_ctx *c, sl_tcb *t)
+{
+    if (sl_tcb_flight(t) == 0)
+        return true;
+    uint32_t ovh = opt_overhead(t);
+    size_t len = t->mss > ovh + 8u ? t->mss - ovh : 8u;
+    size_t flight = sl_tcb_flight(t);
+    bool fin_out = (t->flags & TF_FIN_SENT) != 0 && flight == t->snd.len + 1u;
+    size_t data = fin_out ? flight - 1 : (flight < t->snd.len ? flight : t->snd.len);
+    if (len > data)
+        len = data;
+    bool fin = fin_out && len == data;
+    uint8_t flags = SL_TCP_ACK | (fin ? SL_TCP_FIN : 0);
+    if (len == 0 && !fin)
+        return true;
+    return send_segment(c, t, t->snd_una, flags, 0, len);
+}
+
 bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
 {
     bool sent_any = false;
@@ -234,6 +256,12 @@ bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
             if (!send_segment(c, t, t->snd_una - 1, SL_TCP_ACK, 0, 0))
                 return false;
         }
+        sent_any = true;
+    }
+    if ((t->flags & TF_REXMT_ONE) != 0) {
+        t->flags &= ~(uint32_t)TF_REXMT_ONE;
+        if (!resend_first(c, t))
+            return false;
         sent_any = true;
     }
     switch ((sl_tcp_state)t->state) {

@@ -72,8 +72,6 @@ static void rexmt(sl_ctx *c, sl_tcb *t)
     t->rto = (uint32_t)(rto > c->cfg.tcp_rto_max ? c->cfg.tcp_rto_max : rto);
     sl_tcp_cc_timeout(t);
     t->snd_nxt = syn ? t->iss : t->snd_una;
-    if ((t->flags & TF_FIN_SENT) != 0)
-        t->flags &= ~(uint32_t)TF_FIN_SENT; /* the FIN goes again */
     t->flags &= ~(uint32_t)TF_RTT_TIMING;    /* Karn */
     t->retransmits++;
     sl_count(c, SL_CNT_TCP_RETRANSMIT);

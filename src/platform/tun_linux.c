@@ -1,0 +1,150 @@
+/*
+ * Linux TUN device glue (include/sluice/platform.h).  Not part of the core
+ * library: this is the only place that talks to the kernel for a device.
+ *
+ * The device is opened with IFF_TUN | IFF_NO_PI, so each read() returns
+ * exactly one IPv4 or IPv6 packet and each write() injects one, with no
+ * 4-byte packet-information prefix.  There is no batched syscall for a
+ * TUN fd (no recvmmsg on a character device), so the batch helpers loop
+ * over read()/write() until the queue is empty or the batch is full.
+ */
+#define _GNU_SOURCE 1
+
+#include "sluice/platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void copy_name(char *dst, const char *src)
+{
+    memset(dst, 0, IFNAMSIZ);
+    if (src != NULL) {
+        size_t n = strlen(src);
+        if (n >= IFNAMSIZ)
+            n = IFNAMSIZ - 1;
+        memcpy(dst, src, n);
+    }
+}
+
+int sl_tun_open(const char *name, char *actual, size_t actual_cap)
+{
+    if (name != NULL && strlen(name) >= IFNAMSIZ)
+        return -EINVAL;
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    copy_name(ifr.ifr_name, name);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (actual != NULL && actual_cap > 0) {
+        size_t n = strnlen(ifr.ifr_name, IFNAMSIZ);
+        if (n >= actual_cap)
+            n = actual_cap - 1;
+        memcpy(actual, ifr.ifr_name, n);
+        actual[n] = '\0';
+    }
+    return fd;
+}
+
+/* Interface ioctls go through any socket of the current network namespace. */
+static int ctl_socket(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    return s < 0 ? -errno : s;
+}
+
+int sl_tun_set_mtu(const char *name, unsigned mtu)
+{
+    if (name == NULL || strlen(name) >= IFNAMSIZ || mtu < 68 || mtu > 65535)
+        return -EINVAL;
+    int s = ctl_socket();
+    if (s < 0)
+        return s;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    copy_name(ifr.ifr_name, name);
+    ifr.ifr_mtu = (int)mtu;
+    int rc = ioctl(s, SIOCSIFMTU, &ifr) < 0 ? -errno : 0;
+    close(s);
+    return rc;
+}
+
+int sl_tun_set_up(const char *name)
+{
+    if (name == NULL || strlen(name) >= IFNAMSIZ)
+        return -EINVAL;
+    int s = ctl_socket();
+    if (s < 0)
+        return s;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    copy_name(ifr.ifr_name, name);
+    int rc = 0;
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+        rc = -errno;
+    } else {
+        ifr.ifr_flags = (short)(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+            rc = -errno;
+    }
+    close(s);
+    return rc;
+}
+
+int sl_tun_read_batch(int fd, sl_pkt *pkts, int n)
+{
+    int got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, pkts[got].buf, pkts[got].cap);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return got > 0 ? got : -errno;
+        }
+        if (r == 0)
+            break; /* never for a TUN fd; be safe */
+        pkts[got].len = (size_t)r;
+        got++;
+    }
+    return got;
+}
+
+int sl_tun_write(int fd, const uint8_t *pkt, size_t len)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        ssize_t w = write(fd, pkt, len);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return -EINTR;
+}
+
+int sl_tun_write_batch(int fd, const sl_pkt *pkts, int n)
+{
+    int done = 0;
+    while (done < n) {
+        int rc = sl_tun_write(fd, pkts[done].buf, pkts[done].len);
+        if (rc < 0)
+            return done > 0 ? done : rc;
+        done++;
+    }
+    return done;
+}
