@@ -270,9 +270,13 @@ sl_error sl_stream_info_get(const sl_stack *s, sl_stream h, sl_stream_info *info
     info->state = (sl_tcp_state)t->state;
     info->error = t->state == SL_TCP_CLOSED ? t->h.err : SL_OK;
     info->readable = t->rcv.len;
-    size_t off = t->snd_nxt - t->snd_una;
     info->unacked = sl_tcb_flight(t);
-    info->unsent = off < t->snd.len ? (uint32_t)(t->snd.len - off) : 0;
+    /* Bytes sent at least once: SND.MAX - SND.UNA less an unacked SYN (a
+     * counted FIN makes sent > len, so unsent is 0). */
+    uint32_t sent = sl_tcb_flight(t);
+    if (sent > 0 && (t->state == SL_TCP_SYN_SENT || t->state == SL_TCP_SYN_RECEIVED))
+        sent--;
+    info->unsent = sent < t->snd.len ? (uint32_t)(t->snd.len - sent) : 0;
     info->send_space = t->state == SL_TCP_CLOSED ? 0 : sl_ring_space(&t->snd);
     info->mss = t->mss;
     info->snd_wscale = (t->flags & TF_WS) != 0 ? t->snd_wscale : 0xff;

@@ -493,8 +493,12 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
             sl_tcb_want_output(c, t);
         }
     }
-    if (fin_acked)
-        fin_acked_transitions(c, t);
+    if (fin_acked) {
+        bool last_ack = t->state == SL_TCP_LAST_ACK;
+        fin_acked_transitions(c, t); /* LAST-ACK: finishes t, frees it if orphaned */
+        if (last_ack)
+            return false;
+    }
     return t->state != SL_TCP_CLOSED;
 }
 
