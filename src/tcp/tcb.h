@@ -139,7 +139,7 @@ void sl_tcp_timer_idle(sl_ctx *c, sl_tcb *t);
 /* ---- tcp_sack.c: RFC 2018 / RFC 6675 scoreboard ---- */
 /* Record the peer's SACK blocks; blocks outside (SND.UNA, SND.MAX] are
  * ignored (RFC 2018 §8 leaves them untrusted). */
-void sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o);
+bool sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o); /* true: new data SACKed */
 /* SND.UNA advanced: forget ranges now below it. */
 void sl_tcp_sack_prune(sl_tcb *t);
 /* While retransmitting (snd_nxt < snd_max): move snd_nxt past SACKed data
@@ -154,6 +154,13 @@ void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked);
 bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t);
 /* A retransmission timeout (RFC 5681 §3.1 eqn. 4). */
 void sl_tcp_cc_timeout(sl_tcb *t);
+
+/* Sender MSS as RFC 5681 counts it: data bytes of a full segment, the
+ * MSS less the timestamp option every segment carries. */
+static inline uint32_t sl_tcb_smss(const sl_tcb *t)
+{
+    return (uint32_t)t->mss - ((t->flags & TF_TS) != 0 ? 12u : 0u);
+}
 
 static inline uint32_t sl_tcb_flight(const sl_tcb *t)
 {

@@ -16,7 +16,7 @@ static uint32_t initial_window(uint32_t mss)
 
 void sl_tcp_cc_init(sl_tcb *t)
 {
-    t->cwnd = initial_window(t->mss);
+    t->cwnd = initial_window(sl_tcb_smss(t));
     t->ssthresh = UINT32_MAX; /* "arbitrarily high" (RFC 5681 §3.1) */
     t->dupacks = 0;
 }
@@ -24,30 +24,31 @@ void sl_tcp_cc_init(sl_tcb *t)
 void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked)
 {
     (void)c;
+    uint32_t mss = sl_tcb_smss(t);
     t->dupacks = 0;
     if ((t->flags & TF_IN_RECOVERY) != 0) {
         if (sl_seq_ge(t->snd_una, t->recover)) {
             /* Full acknowledgment (RFC 6582 §3.2 step 3): deflate. */
             uint32_t flight = sl_tcb_flight(t);
-            uint32_t a = flight > t->mss ? flight : t->mss;
-            t->cwnd = t->ssthresh < a + t->mss ? t->ssthresh : a + t->mss;
+            uint32_t a = flight > mss ? flight : mss;
+            t->cwnd = t->ssthresh < a + mss ? t->ssthresh : a + mss;
             t->flags &= ~(uint32_t)TF_IN_RECOVERY;
         } else {
             /* Partial acknowledgment (step 4): retransmit the next hole
              * (the caller resends from snd_una), deflate by the amount
              * acknowledged, add back one MSS. */
             t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
-            t->cwnd += acked >= t->mss ? t->mss : acked;
+            t->cwnd += acked >= mss ? mss : acked;
             t->flags |= TF_REXMT_ONE;
         }
         return;
     }
     if (t->cwnd < t->ssthresh) {
         /* Slow start, appropriate byte counting with L = 1 SMSS. */
-        t->cwnd += acked < t->mss ? acked : t->mss;
+        t->cwnd += acked < mss ? acked : mss;
     } else {
         /* Congestion avoidance: about one MSS per RTT. */
-        uint32_t inc = (uint32_t)((uint64_t)t->mss * t->mss / (t->cwnd ? t->cwnd : 1));
+        uint32_t inc = (uint32_t)((uint64_t)mss * mss / (t->cwnd ? t->cwnd : 1));
         t->cwnd += inc > 0 ? inc : 1;
     }
 }
@@ -55,8 +56,9 @@ void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked)
 bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t)
 {
     (void)c;
+    uint32_t mss = sl_tcb_smss(t);
     if ((t->flags & TF_IN_RECOVERY) != 0) {
-        t->cwnd += t->mss; /* RFC 6582 §3.2 step 5: inflate */
+        t->cwnd += mss; /* RFC 6582 §3.2 step 5: inflate */
         return false;
     }
     if (++t->dupacks < 3)
@@ -66,20 +68,21 @@ bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t)
         return false;
     uint32_t flight = sl_tcb_flight(t);
     uint32_t half = flight / 2;
-    t->ssthresh = half > 2u * t->mss ? half : 2u * t->mss;
+    t->ssthresh = half > 2u * mss ? half : 2u * mss;
     t->recover = t->snd_max;
-    t->cwnd = t->ssthresh + 3u * t->mss;
+    t->cwnd = t->ssthresh + 3u * mss;
     t->flags |= TF_IN_RECOVERY;
     return true;
 }
 
 void sl_tcp_cc_timeout(sl_tcb *t)
 {
+    uint32_t mss = sl_tcb_smss(t);
     /* RFC 5681 §3.1 eqn. 4; loss window of one segment. */
     uint32_t flight = sl_tcb_flight(t);
     uint32_t half = flight / 2;
-    t->ssthresh = half > 2u * t->mss ? half : 2u * t->mss;
-    t->cwnd = t->mss;
+    t->ssthresh = half > 2u * mss ? half : 2u * mss;
+    t->cwnd = mss;
     t->dupacks = 0;
     t->recover = t->snd_max;
     t->flags &= ~(uint32_t)TF_IN_RECOVERY;

@@ -426,8 +426,7 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         return false;
     }
     bool fin_acked = false;
-    if (h->o.n_sack > 0)
-        sl_tcp_sack_update(t, &h->o);
+    bool new_sack = h->o.n_sack > 0 && sl_tcp_sack_update(t, &h->o);
     if (sl_seq_gt(h->ack, t->snd_una)) {
         uint32_t acked = h->ack - t->snd_una;
         uint32_t data = acked;
@@ -464,8 +463,9 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         sl_tcb_want_output(c, t);
     } else if (h->ack == t->snd_una && sc->seglen == 0 && sl_tcb_flight(t) > 0 &&
                (t->flags & TF_PERSIST) == 0 &&
-               ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
-        /* Duplicate ACK (RFC 5681 §2); not while probing a zero window. */
+               (new_sack || ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd)) {
+        /* Duplicate ACK (RFC 5681 §2; with SACK, any ACK that SACKs new
+         * data, RFC 6675 §2); not while probing a zero window. */
         if (sl_tcp_cc_dupack(c, t)) {
             /* Fast retransmit: the segment at SND.UNA, once. */
             sl_count(c, SL_CNT_TCP_FAST_RETRANSMIT);

@@ -158,7 +158,10 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
         size_t off = t->snd_nxt - t->snd_una;
         size_t all = unsent(t);
         size_t avail = all < hole ? all : hole;
-        uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
+        uint32_t cw = t->cwnd;
+        if ((t->flags & TF_IN_RECOVERY) == 0 && t->dupacks > 0 && t->dupacks < 3)
+            cw += t->dupacks * sl_tcb_smss(t); /* Limited Transmit, RFC 3042 */
+        uint32_t wnd = t->snd_wnd < cw ? t->snd_wnd : cw;
         size_t usable = wnd > off ? wnd - off : 0;
         size_t len = avail < usable ? avail : usable;
         uint32_t ovh = opt_overhead(t);
@@ -180,8 +183,8 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
         /* Sender silly-window avoidance (RFC 9293 §3.8.6.2.1): with data
          * in flight, do not send a small segment that the window (not the
          * data) limits, unless it is at least half the largest window. */
-        if (len > 0 && len < seg_max && len < all && sl_tcb_flight(t) > 0 &&
-            len < t->max_snd_wnd / 2 && t->snd_nxt == t->snd_max)
+        if (len > 0 && len < seg_max && usable < avail && off > 0 &&
+            len < t->max_snd_wnd / 2)
             return true;
         uint8_t flags = SL_TCP_ACK;
         if (len > 0 && len == avail)

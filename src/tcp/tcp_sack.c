@@ -45,16 +45,26 @@ static void insert(sl_tcb *t, uint32_t left, uint32_t right)
     t->n_sacked++;
 }
 
-void sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o)
+static uint64_t sacked_bytes(const sl_tcb *t)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < t->n_sacked; i++)
+        n += t->sacked[i].right - t->sacked[i].left;
+    return n;
+}
+
+bool sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o)
 {
     if ((t->flags & TF_SACK) == 0)
-        return;
+        return false;
+    uint64_t before = sacked_bytes(t);
     for (unsigned b = 0; b < o->n_sack && b < SL_TCP_MAX_SACK; b++) {
         uint32_t l = o->sack[b].left, r = o->sack[b].right;
         if (!sl_seq_lt(l, r) || !sl_seq_gt(l, t->snd_una) || sl_seq_gt(r, t->snd_max))
             continue;
         insert(t, l, r);
     }
+    return sacked_bytes(t) > before;
 }
 
 void sl_tcp_sack_prune(sl_tcb *t)

@@ -1,0 +1,1124 @@
+/*
+ * sluice-tun: run a sluice stack on a Linux TUN device, with built-in
+ * services on every address (docs/sluice-tun.md).
+ *
+ *   TCP  7 echo, 9 discard, 19 chargen (RFC 862/863/864), 80 HTTP/1.1
+ *   UDP  7 echo
+ *   ICMP echo (v4 and v6) answered by the stack itself
+ *
+ * One epoll loop: read a batch of packets from the TUN fd, sl_input each
+ * with a CLOCK_MONOTONIC time in microseconds, handle the events, sl_poll
+ * (which writes packets through cfg.tx), then sleep until the next
+ * deadline or readiness.  Each stream has its own application state with
+ * backpressure: nothing is read from a stream whose output cannot be
+ * written, partial writes are resumed on SL_EV_WRITABLE, nothing is lost.
+ */
+#define _GNU_SOURCE 1
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sluice/platform.h>
+#include <sluice/sluice.h>
+
+#include "sha256.h"
+
+#define BATCH 64          /* packets read per loop turn          */
+#define PKT_CAP 65536     /* one slot: the largest IP packet     */
+#define CHUNK 16384       /* bytes moved per read/write call     */
+#define REQ_MAX 8192      /* HTTP request head limit             */
+#define BYTES_MAX (1ull << 40)
+
+enum {
+    SVC_ECHO = 1,
+    SVC_DISCARD = 2,
+    SVC_CHARGEN = 4,
+    SVC_HTTP = 8,
+    SVC_UDP_ECHO = 16,
+    SVC_ALL = 31
+};
+
+/* ---------------------------------------------------------------------- */
+/* Application state                                                      */
+/* ---------------------------------------------------------------------- */
+
+typedef enum conn_kind { K_ECHO, K_DISCARD, K_CHARGEN, K_HTTP } conn_kind;
+typedef enum gen_kind { GEN_NONE, GEN_BYTES, GEN_CHARGEN } gen_kind;
+typedef enum http_state { H_HEAD, H_BODY, H_RESPOND, H_DRAIN } http_state;
+
+typedef struct conn {
+    struct conn *prev, *next;
+    sl_stream h;
+    conn_kind kind;
+    bool peer_fin; /* read returned 0                              */
+    bool shut;     /* we sent our FIN (sl_stream_shutdown)          */
+    /* Output not yet taken by the stack: obuf[ooff..olen), then the
+     * generator (gen_left bytes from pattern position gen_pos). */
+    uint8_t *obuf;
+    size_t olen, ooff, ocap;
+    gen_kind gen;
+    uint64_t gen_pos, gen_left;
+    /* HTTP */
+    http_state hs;
+    char *req;
+    size_t req_len;
+    uint64_t body_left;
+    sha256_ctx sha;
+} conn;
+
+typedef struct impair {
+    unsigned loss_pct, reorder_pct;       /* input: kernel -> sluice (like netem) */
+    unsigned tx_loss_pct, tx_reorder_pct; /* output: sluice -> kernel             */
+    uint64_t rng;
+    uint8_t *held; /* tx packet held back to be sent after the next */
+    size_t held_len;
+    uint64_t rx_lost, tx_lost, rx_reordered, tx_reordered;
+} impair;
+
+typedef struct app {
+    sl_stack *s;
+    int fd;
+    unsigned services;
+    sl_pcap_tap *pcap;
+    sl_time now;
+    bool dev_blocked;
+    impair imp;
+    conn *conns;
+    uint64_t conns_open, conns_total;
+    uint64_t tx_eagain, tx_errors, rx_errors, rx_truncated, udp_echo_dropped;
+    uint8_t txbuf[PKT_CAP];
+} app;
+
+static volatile sig_atomic_t g_stop;
+
+static sl_time now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (sl_time)ts.tv_sec * 1000000u + (sl_time)ts.tv_nsec / 1000u;
+}
+
+/* xorshift64*: only for the optional impairment. */
+static unsigned rnd_pct(impair *im)
+{
+    im->rng ^= im->rng >> 12;
+    im->rng ^= im->rng << 25;
+    im->rng ^= im->rng >> 27;
+    return (unsigned)((im->rng * 0x2545F4914F6CDD1Dull) >> 33) % 100u;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Patterns                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* /bytes/N: byte i (from 0) is i mod 251.  A table long enough that any
+ * CHUNK-byte window starting at offset (pos mod 251) is contiguous. */
+static uint8_t g_bytes_tab[CHUNK + 251];
+/* chargen (RFC 864): line k is the 72 printable characters starting at
+ * character (k mod 95) of the 95 printable ASCII characters 32..126,
+ * wrapping, followed by CR LF; the pattern repeats every 95 lines. */
+#define CG_LINE 74u
+#define CG_CYCLE (95u * CG_LINE)
+static uint8_t g_chargen_tab[CG_CYCLE + CHUNK];
+
+static void patterns_init(void)
+{
+    for (size_t i = 0; i < sizeof g_bytes_tab; i++)
+        g_bytes_tab[i] = (uint8_t)(i % 251u);
+    for (size_t i = 0; i < sizeof g_chargen_tab; i++) {
+        size_t p = i % CG_CYCLE, line = p / CG_LINE, col = p % CG_LINE;
+        uint8_t ch;
+        if (col == 72)
+            ch = '\r';
+        else if (col == 73)
+            ch = '\n';
+        else
+            ch = (uint8_t)(32u + (line + col) % 95u);
+        g_chargen_tab[i] = ch;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* The device side: cfg.tx and the pcap tap                               */
+/* ---------------------------------------------------------------------- */
+
+static uint8_t *tx_get_buffer(void *ctx, size_t len)
+{
+    app *a = ctx;
+    if (a->dev_blocked || len > sizeof a->txbuf)
+        return NULL; /* the stack keeps the packet and retries */
+    return a->txbuf;
+}
+
+static void dev_write(app *a, const uint8_t *buf, size_t len)
+{
+    if (a->pcap != NULL)
+        sl_pcap_write(a->pcap, buf, len, a->now);
+    int rc = sl_tun_write(a->fd, buf, len);
+    if (rc == -EAGAIN) {
+        a->tx_eagain++; /* dropped: TCP retransmits, UDP is best effort */
+        a->dev_blocked = true;
+    } else if (rc < 0) {
+        a->tx_errors++;
+    }
+}
+
+static void tx_send(void *ctx, uint8_t *buf, size_t len)
+{
+    app *a = ctx;
+    impair *im = &a->imp;
+    if (im->tx_loss_pct > 0 && rnd_pct(im) < im->tx_loss_pct) {
+        im->tx_lost++;
+        return;
+    }
+    if (im->tx_reorder_pct > 0 && im->held_len == 0 && rnd_pct(im) < im->tx_reorder_pct) {
+        memcpy(im->held, buf, len); /* goes out after the next packet */
+        im->held_len = len;
+        im->tx_reordered++;
+        return;
+    }
+    dev_write(a, buf, len);
+    if (im->held_len > 0) {
+        dev_write(a, im->held, im->held_len);
+        im->held_len = 0;
+    }
+}
+
+static void tx_flush_held(app *a)
+{
+    if (a->imp.held_len > 0) {
+        dev_write(a, a->imp.held, a->imp.held_len);
+        a->imp.held_len = 0;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Streams                                                                */
+/* ---------------------------------------------------------------------- */
+
+static void conn_destroy(app *a, conn *c)
+{
+    sl_stream_free(a->s, c->h); /* an open connection closes gracefully */
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c->obuf);
+    free(c->req);
+    free(c);
+    a->conns_open--;
+}
+
+static bool out_append(conn *c, const void *data, size_t len)
+{
+    if (c->ooff > 0 && c->ooff == c->olen)
+        c->ooff = c->olen = 0;
+    if (c->olen + len > c->ocap) {
+        if (c->ooff > 0) {
+            memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+            c->olen -= c->ooff;
+            c->ooff = 0;
+        }
+        if (c->olen + len > c->ocap) {
+            size_t cap = c->olen + len + 1024;
+            uint8_t *p = realloc(c->obuf, cap);
+            if (p == NULL)
+                return false;
+            c->obuf = p;
+            c->ocap = cap;
+        }
+    }
+    memcpy(c->obuf + c->olen, data, len);
+    c->olen += len;
+    return true;
+}
+
+typedef enum flush_result { F_DONE, F_BLOCKED, F_ERROR } flush_result;
+
+/* Hand the stack as much pending output as it takes.  A partial write is
+ * followed by another write, so that the stack answers SL_ERR_AGAIN and
+ * arms SL_EV_WRITABLE before we stop. */
+static flush_result flush_out(app *a, conn *c)
+{
+    for (unsigned guard = 0; guard < 100000; guard++) {
+        const uint8_t *p;
+        size_t n;
+        if (c->ooff < c->olen) {
+            p = c->obuf + c->ooff;
+            n = c->olen - c->ooff;
+        } else if (c->gen != GEN_NONE && c->gen_left > 0) {
+            n = c->gen_left < CHUNK ? (size_t)c->gen_left : CHUNK;
+            p = c->gen == GEN_BYTES ? g_bytes_tab + c->gen_pos % 251u
+                                    : g_chargen_tab + c->gen_pos % CG_CYCLE;
+        } else {
+            return F_DONE;
+        }
+        long w = sl_stream_write(a->s, c->h, p, n);
+        if (w == SL_ERR_AGAIN)
+            return F_BLOCKED;
+        if (w < 0)
+            return F_ERROR;
+        if (c->ooff < c->olen) {
+            c->ooff += (size_t)w;
+        } else {
+            c->gen_pos += (uint64_t)w;
+            c->gen_left -= (uint64_t)w;
+        }
+    }
+    return F_BLOCKED; /* bounded; WRITABLE or the next event resumes */
+}
+
+/* Our side is done writing: FIN once the queued data is out. */
+static void conn_shutdown(app *a, conn *c)
+{
+    if (!c->shut) {
+        sl_stream_shutdown(a->s, c->h);
+        c->shut = true;
+    }
+}
+
+/* Read and throw away whatever is waiting; notes the peer's FIN. */
+static bool drain_input(app *a, conn *c)
+{
+    uint8_t buf[CHUNK];
+    for (unsigned guard = 0; guard < 100000; guard++) {
+        long n = sl_stream_read(a->s, c->h, buf, sizeof buf);
+        if (n > 0)
+            continue;
+        if (n == 0)
+            c->peer_fin = true;
+        return n == 0 || n == SL_ERR_AGAIN;
+    }
+    return true;
+}
+
+/* ---- echo (RFC 862): read only what can be written back ----------------- */
+static bool pump_echo(app *a, conn *c)
+{
+    for (unsigned guard = 0; guard < 100000; guard++) {
+        flush_result f = flush_out(a, c);
+        if (f == F_ERROR)
+            return false;
+        if (f == F_BLOCKED)
+            return true; /* SL_EV_WRITABLE resumes; input waits in the stack */
+        if (c->peer_fin) {
+            conn_shutdown(a, c);
+            return true;
+        }
+        c->ooff = c->olen = 0;
+        long n = sl_stream_read(a->s, c->h, c->obuf, c->ocap);
+        if (n > 0)
+            c->olen = (size_t)n;
+        else if (n == 0)
+            c->peer_fin = true;
+        else
+            return n == SL_ERR_AGAIN;
+    }
+    return true;
+}
+
+/* ---- HTTP/1.1 ------------------------------------------------------------ */
+
+static const char g_index_html[] =
+    "<!doctype html>\n"
+    "<html><head><title>sluice</title></head>\n"
+    "<body>\n"
+    "<h1>Hello from sluice</h1>\n"
+    "<p>This page was served by a user-space TCP/IP stack (sluice) running on a TUN "
+    "device.</p>\n"
+    "<ul>\n"
+    "<li><code>GET /bytes/N</code>: N bytes, byte i = i mod 251</li>\n"
+    "<li><code>POST /sha256</code>: the hex SHA-256 of the request body</li>\n"
+    "</ul>\n"
+    "</body></html>\n";
+
+static void http_respond(conn *c, int code, const char *reason, const char *ctype,
+                         const void *body, size_t body_len, uint64_t gen_len)
+{
+    char head[512];
+    uint64_t clen = body_len + gen_len;
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Server: sluice-tun\r\n"
+                     "Content-Type: %s\r\n"
+                     "Content-Length: %" PRIu64 "\r\n"
+                     "Connection: close\r\n"
+                     "\r\n",
+                     code, reason, ctype, clen);
+    bool ok = n > 0 && (size_t)n < sizeof head && out_append(c, head, (size_t)n) &&
+              (body_len == 0 || out_append(c, body, body_len));
+    if (!ok) { /* out of memory: give up on this connection quietly */
+        c->olen = c->ooff = 0;
+        gen_len = 0;
+    }
+    if (gen_len > 0) {
+        c->gen = GEN_BYTES;
+        c->gen_pos = 0;
+        c->gen_left = gen_len;
+    }
+    c->hs = H_RESPOND;
+}
+
+static void http_error(conn *c, int code, const char *reason)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "%d %s\n", code, reason);
+    http_respond(c, code, reason, "text/plain", body, n > 0 ? (size_t)n : 0, 0);
+}
+
+static bool ieq_prefix(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0;
+}
+
+/* Parse the request head in c->req[0..head_len).  Sets up the response or
+ * the body phase. */
+static void http_parse_head(conn *c, size_t head_len)
+{
+    char *req = c->req;
+    req[head_len] = '\0';
+    char *eol = strstr(req, "\r\n");
+    if (eol == NULL) {
+        http_error(c, 400, "Bad Request");
+        return;
+    }
+    *eol = '\0';
+    char method[16], target[1024], version[16];
+    if (sscanf(req, "%15s %1023s %15s", method, target, version) != 3 ||
+        strncmp(version, "HTTP/1.", 7) != 0) {
+        http_error(c, 400, "Bad Request");
+        return;
+    }
+    bool have_len = false, chunked = false, expect_continue = false;
+    uint64_t clen = 0;
+    for (char *line = eol + 2; *line != '\0';) {
+        char *e = strstr(line, "\r\n");
+        if (e == NULL)
+            break;
+        *e = '\0';
+        if (ieq_prefix(line, "content-length:")) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(line + 15, &end, 10);
+            if (errno != 0 || end == line + 15) {
+                http_error(c, 400, "Bad Request");
+                return;
+            }
+            have_len = true;
+            clen = v;
+        } else if (ieq_prefix(line, "transfer-encoding:")) {
+            chunked = true;
+        } else if (ieq_prefix(line, "expect:") && strcasestr(line, "100-continue") != NULL) {
+            expect_continue = true;
+        }
+        line = e + 2;
+    }
+    if (strcmp(method, "GET") == 0) {
+        if (strcmp(target, "/") == 0 || strcmp(target, "/index.html") == 0) {
+            http_respond(c, 200, "OK", "text/html; charset=utf-8", g_index_html,
+                         sizeof g_index_html - 1, 0);
+        } else if (strncmp(target, "/bytes/", 7) == 0) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(target + 7, &end, 10);
+            if (errno != 0 || end == target + 7 || *end != '\0' || target[7] == '-' ||
+                n > BYTES_MAX)
+                http_error(c, 400, "Bad Request");
+            else
+                http_respond(c, 200, "OK", "application/octet-stream", NULL, 0, n);
+        } else {
+            http_error(c, 404, "Not Found");
+        }
+        return;
+    }
+    if (strcmp(method, "POST") == 0 && strcmp(target, "/sha256") == 0) {
+        if (chunked) {
+            http_error(c, 501, "Not Implemented");
+            return;
+        }
+        if (!have_len) {
+            http_error(c, 411, "Length Required");
+            return;
+        }
+        if (expect_continue) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            out_append(c, cont, sizeof cont - 1);
+        }
+        sha256_init(&c->sha);
+        c->body_left = clen;
+        c->hs = H_BODY;
+        return;
+    }
+    if (strcmp(target, "/sha256") == 0 || strcmp(method, "GET") != 0)
+        http_error(c, 405, "Method Not Allowed");
+    else
+        http_error(c, 404, "Not Found");
+}
+
+static void http_body(conn *c, const uint8_t *p, size_t n)
+{
+    size_t take = n < c->body_left ? n : (size_t)c->body_left;
+    sha256_update(&c->sha, p, take);
+    c->body_left -= take;
+    if (c->body_left == 0) {
+        uint8_t d[32];
+        char hex[66];
+        sha256_final(&c->sha, d);
+        sha256_hex(d, hex);
+        hex[64] = '\n';
+        hex[65] = '\0';
+        http_respond(c, 200, "OK", "text/plain", hex, 65, 0);
+    }
+}
+
+static bool pump_http(app *a, conn *c)
+{
+    for (unsigned guard = 0; guard < 100000; guard++) {
+        if (c->hs == H_HEAD) {
+            long n = sl_stream_read(a->s, c->h, (uint8_t *)c->req + c->req_len,
+                                    REQ_MAX - 1 - c->req_len);
+            if (n == SL_ERR_AGAIN)
+                return flush_out(a, c) != F_ERROR;
+            if (n < 0)
+                return false;
+            if (n == 0) { /* closed before a full request */
+                c->peer_fin = true;
+                conn_shutdown(a, c);
+                return true;
+            }
+            c->req_len += (size_t)n;
+            c->req[c->req_len] = '\0';
+            char *end = strstr(c->req, "\r\n\r\n");
+            if (end == NULL) {
+                if (c->req_len >= REQ_MAX - 1)
+                    http_error(c, 431, "Request Header Fields Too Large");
+                continue;
+            }
+            size_t head_len = (size_t)(end - c->req) + 4;
+            size_t extra = c->req_len - head_len;
+            uint8_t rest[REQ_MAX];
+            memcpy(rest, c->req + head_len, extra);
+            http_parse_head(c, head_len);
+            if (c->hs == H_BODY && extra > 0)
+                http_body(c, rest, extra);
+            continue;
+        }
+        if (c->hs == H_BODY) {
+            if (flush_out(a, c) == F_ERROR) /* 100 Continue */
+                return false;
+            uint8_t buf[CHUNK];
+            long n = sl_stream_read(a->s, c->h, buf, sizeof buf);
+            if (n == SL_ERR_AGAIN)
+                return true;
+            if (n < 0)
+                return false;
+            if (n == 0) {
+                c->peer_fin = true;
+                http_error(c, 400, "Bad Request"); /* body cut short */
+                continue;
+            }
+            http_body(c, buf, (size_t)n);
+            continue;
+        }
+        if (c->hs == H_RESPOND) {
+            flush_result f = flush_out(a, c);
+            if (f == F_ERROR)
+                return false;
+            if (!drain_input(a, c)) /* keep the window open, notice FIN */
+                return false;
+            if (f == F_BLOCKED)
+                return true;
+            conn_shutdown(a, c); /* Connection: close */
+            c->hs = H_DRAIN;
+            continue;
+        }
+        /* H_DRAIN: wait for the peer's FIN */
+        return drain_input(a, c);
+    }
+    return true;
+}
+
+/* Run a stream's service as far as it goes.  Returns false when the
+ * connection should be torn down. */
+static bool conn_pump(app *a, conn *c)
+{
+    switch (c->kind) {
+    case K_ECHO:
+        return pump_echo(a, c);
+    case K_DISCARD: /* RFC 863 */
+        if (!drain_input(a, c))
+            return false;
+        if (c->peer_fin)
+            conn_shutdown(a, c);
+        return true;
+    case K_CHARGEN: { /* RFC 864: send until the peer closes */
+        if (!drain_input(a, c))
+            return false;
+        if (c->peer_fin) {
+            c->gen_left = 0; /* what is queued still goes, then FIN */
+            conn_shutdown(a, c);
+            return true;
+        }
+        return flush_out(a, c) != F_ERROR;
+    }
+    case K_HTTP:
+        return pump_http(a, c);
+    }
+    return false;
+}
+
+static void conn_new(app *a, sl_stream h)
+{
+    sl_stream_info info;
+    if (sl_stream_info_get(a->s, h, &info) != SL_OK) {
+        sl_stream_free(a->s, h);
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        sl_stream_abort(a->s, h);
+        sl_stream_free(a->s, h);
+        return;
+    }
+    c->h = h;
+    bool ok = true;
+    switch (info.local.port) {
+    case 7:
+        c->kind = K_ECHO;
+        c->ocap = CHUNK;
+        c->obuf = malloc(c->ocap);
+        ok = c->obuf != NULL;
+        break;
+    case 9:
+        c->kind = K_DISCARD;
+        break;
+    case 19:
+        c->kind = K_CHARGEN;
+        c->gen = GEN_CHARGEN;
+        c->gen_left = UINT64_MAX;
+        break;
+    default:
+        c->kind = K_HTTP;
+        c->req = malloc(REQ_MAX);
+        ok = c->req != NULL;
+        break;
+    }
+    if (!ok) {
+        free(c->obuf);
+        free(c->req);
+        free(c);
+        sl_stream_abort(a->s, h);
+        sl_stream_free(a->s, h);
+        return;
+    }
+    c->next = a->conns;
+    if (a->conns != NULL)
+        a->conns->prev = c;
+    a->conns = c;
+    a->conns_open++;
+    a->conns_total++;
+    sl_stream_set_user(a->s, h, c);
+    if (!conn_pump(a, c)) {
+        sl_stream_abort(a->s, c->h);
+        conn_destroy(a, c);
+    }
+}
+
+/* Done when we sent FIN, the peer sent FIN and nothing is pending. */
+static void conn_after_pump(app *a, conn *c, bool ok)
+{
+    if (!ok) {
+        sl_stream_abort(a->s, c->h);
+        conn_destroy(a, c);
+        return;
+    }
+    if (c->shut && c->peer_fin)
+        conn_destroy(a, c); /* the stack finishes the close in the background */
+}
+
+/* ---------------------------------------------------------------------- */
+/* Datagrams: UDP echo                                                    */
+/* ---------------------------------------------------------------------- */
+
+static void udp_echo(app *a, sl_dgram h)
+{
+    static uint8_t buf[65536];
+    for (unsigned guard = 0; guard < 1024; guard++) {
+        long n = sl_dgram_recv(a->s, h, buf, sizeof buf, NULL, NULL);
+        if (n < 0)
+            return;
+        if (sl_dgram_send(a->s, h, buf, (size_t)n) != SL_OK)
+            a->udp_echo_dropped++;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Events, filter                                                         */
+/* ---------------------------------------------------------------------- */
+
+static unsigned handle_events(app *a)
+{
+    unsigned count = 0;
+    sl_event ev;
+    while (count < 100000 && sl_next_event(a->s, &ev)) {
+        count++;
+        if (!ev.is_stream) {
+            switch (ev.type) {
+            case SL_EV_DGRAM_NEW:
+            case SL_EV_READABLE:
+                udp_echo(a, ev.dgram);
+                break;
+            case SL_EV_CLOSED:
+                sl_dgram_free(a->s, ev.dgram);
+                break;
+            case SL_EV_STREAM_NEW:
+            case SL_EV_CONNECTED:
+            case SL_EV_WRITABLE:
+            case SL_EV_PEER_FIN:
+            case SL_EV_ERROR:
+            case SL_EV_RESET:
+                break;
+            }
+            continue;
+        }
+        conn *c = ev.user;
+        switch (ev.type) {
+        case SL_EV_STREAM_NEW:
+            if (c == NULL)
+                conn_new(a, ev.stream);
+            break;
+        case SL_EV_READABLE:
+        case SL_EV_WRITABLE:
+        case SL_EV_PEER_FIN:
+            if (c != NULL)
+                conn_after_pump(a, c, conn_pump(a, c));
+            break;
+        case SL_EV_ERROR:
+        case SL_EV_RESET:
+        case SL_EV_CLOSED:
+            if (c != NULL)
+                conn_destroy(a, c);
+            else
+                sl_stream_free(a->s, ev.stream);
+            break;
+        case SL_EV_DGRAM_NEW:
+        case SL_EV_CONNECTED:
+            break;
+        }
+    }
+    return count;
+}
+
+static sl_verdict filter(void *ctx, const sl_flow_info *f)
+{
+    const app *a = ctx;
+    unsigned need = 0;
+    if (f->proto == 6) {
+        switch (f->local.port) {
+        case 7:
+            need = SVC_ECHO;
+            break;
+        case 9:
+            need = SVC_DISCARD;
+            break;
+        case 19:
+            need = SVC_CHARGEN;
+            break;
+        case 80:
+            need = SVC_HTTP;
+            break;
+        default:
+            break;
+        }
+    } else if (f->proto == 17 && f->local.port == 7) {
+        need = SVC_UDP_ECHO;
+    }
+    return (need != 0 && (a->services & need) != 0) ? SL_ACCEPT : SL_REFUSE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Main                                                                   */
+/* ---------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fputs("usage: sluice-tun [options]\n"
+          "  --dev NAME          TUN device to create or attach (default sl0)\n"
+          "  --mtu N             device and stack MTU, 576..65535 (default 1500)\n"
+          "  --services LIST     comma list of echo,discard,chargen,http,udp-echo\n"
+          "                      (default: all)\n"
+          "  --pcap FILE         write every packet in and out (LINKTYPE_RAW)\n"
+          "  --stats             print every non-zero counter on exit\n"
+          "  --max-seconds N     exit after N seconds (for tests)\n"
+          "  --loss PCT          testing: drop PCT% of the packets read from the device\n"
+          "  --reorder PCT       testing: swap PCT% of the packets read with the next\n"
+          "  --tx-loss PCT       testing: drop PCT% of the packets sluice sends\n"
+          "  --tx-reorder PCT    testing: send PCT% of sluice's packets after the next\n"
+          "  --proxy             forward flows to the real destination (not implemented)\n"
+          "  -h, --help          this text\n",
+          f);
+}
+
+static bool parse_services(const char *list, unsigned *out)
+{
+    unsigned m = 0;
+    char buf[256];
+    if (strlen(list) >= sizeof buf)
+        return false;
+    strcpy(buf, list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "echo") == 0)
+            m |= SVC_ECHO;
+        else if (strcmp(t, "discard") == 0)
+            m |= SVC_DISCARD;
+        else if (strcmp(t, "chargen") == 0)
+            m |= SVC_CHARGEN;
+        else if (strcmp(t, "http") == 0)
+            m |= SVC_HTTP;
+        else if (strcmp(t, "udp-echo") == 0)
+            m |= SVC_UDP_ECHO;
+        else if (strcmp(t, "all") == 0)
+            m |= SVC_ALL;
+        else
+            return false;
+    }
+    *out = m;
+    return true;
+}
+
+static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static void print_stats(const app *a)
+{
+    printf("sluice-tun counters (non-zero):\n");
+    for (int i = 0; i < (int)SL_CNT__COUNT; i++) {
+        uint64_t v = sl_stats_get(a->s, (sl_counter)i);
+        if (v != 0)
+            printf("  %-28s %" PRIu64 "\n", sl_counter_name((sl_counter)i), v);
+    }
+    sl_mem_stats m;
+    sl_stats_mem(a->s, &m);
+    printf("  %-28s %zu\n", "mem_peak_bytes", m.peak);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } app_c[] = {
+        {"app_streams_total", a->conns_total},  {"app_streams_open", a->conns_open},
+        {"app_tx_eagain_drop", a->tx_eagain},   {"app_tx_errors", a->tx_errors},
+        {"app_rx_errors", a->rx_errors},        {"app_rx_truncated", a->rx_truncated},
+        {"app_udp_echo_dropped", a->udp_echo_dropped},
+        {"impair_rx_lost", a->imp.rx_lost},     {"impair_tx_lost", a->imp.tx_lost},
+        {"impair_rx_reordered", a->imp.rx_reordered},
+        {"impair_tx_reordered", a->imp.tx_reordered},
+        {"pcap_packets", sl_pcap_count(a->pcap)},
+    };
+    for (size_t i = 0; i < sizeof app_c / sizeof app_c[0]; i++)
+        if (app_c[i].v != 0)
+            printf("  %-28s %" PRIu64 "\n", app_c[i].name, app_c[i].v);
+    fflush(stdout);
+}
+
+/* Feed one batch read from the device to the stack (with the optional
+ * loss / reorder impairment applied first). */
+static void input_batch(app *a, sl_pkt *pkts, int n)
+{
+    impair *im = &a->imp;
+    for (int i = 0; i < n; i++) {
+        if (pkts[i].len == pkts[i].cap)
+            a->rx_truncated++;
+        if (im->loss_pct > 0 && rnd_pct(im) < im->loss_pct) {
+            im->rx_lost++;
+            pkts[i].len = 0;
+        }
+    }
+    if (im->reorder_pct > 0)
+        for (int i = 0; i + 1 < n; i++)
+            if (pkts[i].len > 0 && pkts[i + 1].len > 0 && rnd_pct(im) < im->reorder_pct) {
+                sl_pkt t = pkts[i];
+                pkts[i] = pkts[i + 1];
+                pkts[i + 1] = t;
+                im->rx_reordered++;
+                i++;
+            }
+    for (int i = 0; i < n; i++) {
+        if (pkts[i].len == 0)
+            continue;
+        if (a->pcap != NULL)
+            sl_pcap_write(a->pcap, pkts[i].buf, pkts[i].len, a->now);
+        sl_input(a->s, pkts[i].buf, pkts[i].len, a->now);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *dev = "sl0", *pcap_path = NULL;
+    unsigned long mtu = 1500, max_seconds = 0, loss = 0, reorder = 0, tx_loss = 0, tx_reorder = 0;
+    unsigned services = SVC_ALL;
+    bool stats = false;
+    enum { O_DEV = 256, O_MTU, O_SERVICES, O_PCAP, O_STATS, O_MAXSEC, O_LOSS, O_REORDER, O_TX_LOSS,
+           O_TX_REORDER, O_PROXY };
+    static const struct option opts[] = {
+        {"dev", required_argument, NULL, O_DEV},
+        {"mtu", required_argument, NULL, O_MTU},
+        {"services", required_argument, NULL, O_SERVICES},
+        {"pcap", required_argument, NULL, O_PCAP},
+        {"stats", no_argument, NULL, O_STATS},
+        {"max-seconds", required_argument, NULL, O_MAXSEC},
+        {"loss", required_argument, NULL, O_LOSS},
+        {"reorder", required_argument, NULL, O_REORDER},
+        {"tx-loss", required_argument, NULL, O_TX_LOSS},
+        {"tx-reorder", required_argument, NULL, O_TX_REORDER},
+        {"proxy", optional_argument, NULL, O_PROXY},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+        switch (o) {
+        case O_DEV:
+            dev = optarg;
+            if (strlen(dev) == 0 || strlen(dev) >= SL_TUN_NAME_MAX) {
+                fprintf(stderr, "sluice-tun: --dev: 1..%d characters\n", SL_TUN_NAME_MAX - 1);
+                return 2;
+            }
+            break;
+        case O_MTU:
+            if (!parse_uint(optarg, 576, 65535, &mtu)) {
+                fprintf(stderr, "sluice-tun: --mtu: 576..65535\n");
+                return 2;
+            }
+            break;
+        case O_SERVICES:
+            if (!parse_services(optarg, &services)) {
+                fprintf(stderr, "sluice-tun: --services: comma list of "
+                                "echo,discard,chargen,http,udp-echo\n");
+                return 2;
+            }
+            break;
+        case O_PCAP:
+            pcap_path = optarg;
+            break;
+        case O_STATS:
+            stats = true;
+            break;
+        case O_MAXSEC:
+            if (!parse_uint(optarg, 1, 86400 * 365, &max_seconds)) {
+                fprintf(stderr, "sluice-tun: --max-seconds: a positive number\n");
+                return 2;
+            }
+            break;
+        case O_LOSS:
+        case O_REORDER:
+        case O_TX_LOSS:
+        case O_TX_REORDER: {
+            unsigned long *dst = o == O_LOSS      ? &loss
+                                 : o == O_REORDER ? &reorder
+                                 : o == O_TX_LOSS ? &tx_loss
+                                                  : &tx_reorder;
+            if (!parse_uint(optarg, 0, 99, dst)) {
+                fprintf(stderr, "sluice-tun: --[tx-]loss/--[tx-]reorder: 0..99\n");
+                return 2;
+            }
+            break;
+        }
+        case O_PROXY:
+            fprintf(stderr, "sluice-tun: --proxy is not implemented yet\n");
+            return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice-tun: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    patterns_init();
+    app *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return 1;
+    a->services = services;
+    a->imp.loss_pct = (unsigned)loss;
+    a->imp.reorder_pct = (unsigned)reorder;
+    a->imp.tx_loss_pct = (unsigned)tx_loss;
+    a->imp.tx_reorder_pct = (unsigned)tx_reorder;
+    a->imp.rng = 0x9e3779b97f4a7c15ull;
+    a->imp.held = malloc(PKT_CAP);
+    sl_pkt pkts[BATCH];
+    uint8_t *rxmem = malloc((size_t)BATCH * PKT_CAP);
+    if (a->imp.held == NULL || rxmem == NULL)
+        return 1;
+    for (int i = 0; i < BATCH; i++)
+        pkts[i] = (sl_pkt){.buf = rxmem + (size_t)i * PKT_CAP, .cap = PKT_CAP, .len = 0};
+
+    /* Signals: blocked and read through a signalfd in the epoll set. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    char name[SL_TUN_NAME_MAX];
+    a->fd = sl_tun_open(dev, name, sizeof name);
+    if (a->fd < 0) {
+        fprintf(stderr, "sluice-tun: cannot open TUN device %s: %s%s\n", dev, strerror(-a->fd),
+                a->fd == -EPERM ? " (needs root / CAP_NET_ADMIN)" : "");
+        return 1;
+    }
+    int rc = sl_tun_set_mtu(name, (unsigned)mtu);
+    if (rc == 0)
+        rc = sl_tun_set_up(name);
+    if (rc < 0) {
+        fprintf(stderr, "sluice-tun: cannot configure %s: %s\n", name, strerror(-rc));
+        return 1;
+    }
+    if (pcap_path != NULL) {
+        a->pcap = sl_pcap_open(pcap_path);
+        if (a->pcap == NULL) {
+            fprintf(stderr, "sluice-tun: --pcap %s: %s\n", pcap_path, strerror(errno));
+            return 1;
+        }
+    }
+
+    uint8_t secret[32];
+    if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret) {
+        fprintf(stderr, "sluice-tun: getrandom: %s\n", strerror(errno));
+        return 1;
+    }
+    sl_config cfg;
+    sl_config_init(&cfg);
+    cfg.secret = secret;
+    cfg.secret_len = sizeof secret;
+    cfg.mtu = (uint16_t)mtu;
+    cfg.tx.get_buffer = tx_get_buffer;
+    cfg.tx.send = tx_send;
+    cfg.tx.ctx = a;
+    cfg.filter = filter;
+    cfg.filter_ctx = a;
+    sl_allocator heap = sl_allocator_heap();
+    sl_error err;
+    a->s = sl_stack_new(&cfg, &heap, &err);
+    if (a->s == NULL) {
+        fprintf(stderr, "sluice-tun: sl_stack_new: %s\n", sl_strerror(err));
+        return 1;
+    }
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ee = {.events = EPOLLIN, .data.u32 = 1};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->fd, &ee) < 0) {
+        fprintf(stderr, "sluice-tun: epoll: %s\n", strerror(errno));
+        return 1;
+    }
+    if (sfd >= 0) {
+        struct epoll_event se = {.events = EPOLLIN, .data.u32 = 2};
+        epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &se);
+    }
+    fprintf(stderr, "sluice-tun: running on %s, mtu %lu, services%s%s%s%s%s\n", name, mtu,
+            (services & SVC_ECHO) ? " echo" : "", (services & SVC_DISCARD) ? " discard" : "",
+            (services & SVC_CHARGEN) ? " chargen" : "", (services & SVC_HTTP) ? " http" : "",
+            (services & SVC_UDP_ECHO) ? " udp-echo" : "");
+
+    sl_time start = now_us();
+    sl_time end = max_seconds > 0 ? start + (sl_time)max_seconds * 1000000u : SL_TIME_NEVER;
+    bool want_out = false;
+    int exit_code = 0;
+    while (!g_stop) {
+        a->now = now_us();
+        if (a->now >= end)
+            break;
+        int n = sl_tun_read_batch(a->fd, pkts, BATCH);
+        if (n < 0) {
+            a->rx_errors++;
+            n = 0;
+        }
+        input_batch(a, pkts, n);
+        handle_events(a);
+        sl_time next = sl_poll(a->s, a->now);
+        for (int round = 0; round < 4 && handle_events(a) > 0; round++)
+            next = sl_poll(a->s, a->now);
+        tx_flush_held(a);
+        if (n == BATCH)
+            continue; /* more is likely waiting: read again at once */
+
+        /* Sleep until the next deadline, input, a signal, or device room. */
+        if (a->dev_blocked != want_out) {
+            want_out = a->dev_blocked;
+            ee.events = EPOLLIN | (want_out ? (uint32_t)EPOLLOUT : 0u);
+            epoll_ctl(ep, EPOLL_CTL_MOD, a->fd, &ee);
+        }
+        sl_time wake = next;
+        if (a->dev_blocked && wake <= a->now)
+            wake = a->now + 10000; /* wait for EPOLLOUT, at most 10 ms */
+        if (end < wake)
+            wake = end;
+        int timeout_ms;
+        sl_time t = now_us();
+        if (wake == SL_TIME_NEVER)
+            timeout_ms = 1000;
+        else if (wake <= t)
+            timeout_ms = 0;
+        else
+            timeout_ms = (int)((wake - t + 999) / 1000 > 1000 ? 1000 : (wake - t + 999) / 1000);
+        struct epoll_event evs[4];
+        int ne = epoll_wait(ep, evs, 4, timeout_ms);
+        if (ne < 0 && errno != EINTR) {
+            fprintf(stderr, "sluice-tun: epoll_wait: %s\n", strerror(errno));
+            exit_code = 1;
+            break;
+        }
+        for (int i = 0; i < ne; i++) {
+            if (evs[i].data.u32 == 2) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                    g_stop = 1;
+            } else if ((evs[i].events & EPOLLOUT) != 0) {
+                a->dev_blocked = false;
+            }
+        }
+    }
+
+    fprintf(stderr, "sluice-tun: %s, exiting\n", g_stop ? "signal" : "time limit reached");
+    if (stats)
+        print_stats(a);
+    while (a->conns != NULL)
+        conn_destroy(a, a->conns);
+    sl_stack_free(a->s);
+    if (sl_pcap_close(a->pcap) < 0)
+        fprintf(stderr, "sluice-tun: pcap write failed\n");
+    close(a->fd);
+    close(ep);
+    if (sfd >= 0)
+        close(sfd);
+    free(rxmem);
+    free(a->imp.held);
+    free(a);
+    return exit_code;
+}
