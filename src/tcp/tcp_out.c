@@ -238,7 +238,9 @@ bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
 {
     bool sent_any = false;
     if ((t->flags & TF_SEND_RST) != 0) {
-        if (!send_segment(c, t, t->snd_nxt, SL_TCP_RST | SL_TCP_ACK, 0, 0))
+        /* <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5); the highest sequence
+         * sent, not one rewound for retransmission. */
+        if (!send_segment(c, t, t->snd_max, SL_TCP_RST | SL_TCP_ACK, 0, 0))
             return false;
         sl_count(c, SL_CNT_TCP_RST_TX);
         t->flags &= ~(uint32_t)TF_SEND_RST;
@@ -306,7 +308,14 @@ bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
     }
     if (!sent_any && (t->flags & TF_ACK_NOW) != 0 && t->state != SL_TCP_CLOSED &&
         t->state != SL_TCP_SYN_SENT) {
-        if (!send_segment(c, t, t->snd_nxt, SL_TCP_ACK, 0, 0))
+        /* A pure ACK carries SND.MAX, not a SND.NXT rewound for
+         * retransmission: below the peer's RCV.NXT it would be
+         * unacceptable there (RFC 9293 §3.10.7.4) and dropped.  Not while
+         * a window-probe byte is counted in SND.MAX. */
+        uint32_t seq = (t->flags & TF_PERSIST) == 0 && sl_seq_gt(t->snd_max, t->snd_nxt)
+                           ? t->snd_max
+                           : t->snd_nxt;
+        if (!send_segment(c, t, seq, SL_TCP_ACK, 0, 0))
             return false;
     }
     t->flags &= ~(uint32_t)TF_ACK_NOW;
