@@ -44,8 +44,10 @@ enum {
     TF_ON_OUTPUT = 1u << 19,  /* on the output list                      */
     TF_COUNT_BACKLOG = 1u << 20, /* counted in the SYN-RECEIVED backlog  */
     TF_PROBE = 1u << 21,      /* send a window probe / keep-alive now    */
-    TF_REXMT_ONE = 1u << 22   /* resend the segment at SND.UNA (fast
+    TF_REXMT_ONE = 1u << 22,  /* resend the segment at SND.UNA (fast
                                  retransmit, NewReno partial ACK)        */
+    TF_SACK_RECOVERY = 1u << 23 /* loss recovery driven by the SACK
+                                 scoreboard (RFC 6675), not NewReno      */
 };
 
 typedef struct sl_tcb {
@@ -65,6 +67,7 @@ typedef struct sl_tcb {
     uint32_t iss, irs;
     uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
     uint32_t max_snd_wnd;     /* largest window the peer offered          */
+    uint32_t high_rxt;        /* RFC 6675 HighRxt: retransmitted up to    */
     uint32_t rcv_nxt, rcv_adv; /* rcv_adv: right edge last advertised     */
     uint32_t cwnd, ssthresh, recover;
     uint32_t srtt, rttvar, rto; /* microseconds; srtt 0 = no sample yet  */
@@ -145,6 +148,12 @@ void sl_tcp_sack_prune(sl_tcb *t);
 /* While retransmitting (snd_nxt < snd_max): move snd_nxt past SACKed data
  * and return how many bytes may go before the next SACKed range. */
 uint32_t sl_tcp_sack_next(sl_tcb *t);
+/* RFC 6675 §4 SetPipe: octets believed in the network. */
+uint32_t sl_tcp_sack_pipe(const sl_tcb *t);
+/* RFC 6675 §4 NextSeg() rule 1: the first octet of the first lost hole at
+ * or above HighRxt, and how many octets (<= max) to resend; false when
+ * there is none. */
+bool sl_tcp_sack_nextseg(const sl_tcb *t, uint32_t max, uint32_t *seq, uint32_t *len);
 
 /* ---- tcp_cc.c: RFC 5681 / RFC 6582 ---- */
 void sl_tcp_cc_init(sl_tcb *t);

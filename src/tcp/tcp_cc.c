@@ -32,7 +32,13 @@ void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked)
             uint32_t flight = sl_tcb_flight(t);
             uint32_t a = flight > mss ? flight : mss;
             t->cwnd = t->ssthresh < a + mss ? t->ssthresh : a + mss;
-            t->flags &= ~(uint32_t)TF_IN_RECOVERY;
+            if ((t->flags & TF_SACK_RECOVERY) != 0)
+                t->cwnd = t->ssthresh; /* RFC 6675 §5 */
+            t->flags &= ~(uint32_t)(TF_IN_RECOVERY | TF_SACK_RECOVERY);
+        } else if ((t->flags & TF_SACK_RECOVERY) != 0) {
+            /* RFC 6675: the scoreboard and pipe drive what is sent. */
+            if (sl_seq_lt(t->high_rxt, t->snd_una))
+                t->high_rxt = t->snd_una;
         } else {
             /* Partial acknowledgment (step 4): retransmit the next hole
              * (the caller resends from snd_una), deflate by the amount
@@ -58,7 +64,8 @@ bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t)
     (void)c;
     uint32_t mss = sl_tcb_smss(t);
     if ((t->flags & TF_IN_RECOVERY) != 0) {
-        t->cwnd += mss; /* RFC 6582 §3.2 step 5: inflate */
+        if ((t->flags & TF_SACK_RECOVERY) == 0)
+            t->cwnd += mss; /* RFC 6582 §3.2 step 5: inflate */
         return false;
     }
     if (++t->dupacks < 3)
@@ -70,8 +77,16 @@ bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t)
     uint32_t half = flight / 2;
     t->ssthresh = half > 2u * mss ? half : 2u * mss;
     t->recover = t->snd_max;
-    t->cwnd = t->ssthresh + 3u * mss;
     t->flags |= TF_IN_RECOVERY;
+    if ((t->flags & TF_SACK) != 0 && t->n_sacked > 0) {
+        /* RFC 6675 §5 step 4: cwnd = ssthresh; the first lost segment is
+         * resent now (the caller), then NextSeg() while pipe allows. */
+        t->flags |= TF_SACK_RECOVERY;
+        t->cwnd = t->ssthresh;
+        t->high_rxt = t->snd_una;
+    } else {
+        t->cwnd = t->ssthresh + 3u * mss;
+    }
     return true;
 }
 
@@ -85,5 +100,5 @@ void sl_tcp_cc_timeout(sl_tcb *t)
     t->cwnd = mss;
     t->dupacks = 0;
     t->recover = t->snd_max;
-    t->flags &= ~(uint32_t)TF_IN_RECOVERY;
+    t->flags &= ~(uint32_t)(TF_IN_RECOVERY | TF_SACK_RECOVERY);
 }

@@ -461,11 +461,12 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
             sl_tcb_notify(c, t, SL_EV_WRITABLE);
         }
         sl_tcb_want_output(c, t);
-    } else if (h->ack == t->snd_una && sc->seglen == 0 && sl_tcb_flight(t) > 0 &&
-               (t->flags & TF_PERSIST) == 0 &&
-               (new_sack || ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd)) {
-        /* Duplicate ACK (RFC 5681 §2; with SACK, any ACK that SACKs new
-         * data, RFC 6675 §2); not while probing a zero window. */
+    } else if (h->ack == t->snd_una && sl_tcb_flight(t) > 0 && (t->flags & TF_PERSIST) == 0 &&
+               (new_sack || (sc->seglen == 0 &&
+                             ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd))) {
+        /* Duplicate ACK (RFC 5681 §2); with SACK, any ACK that SACKs new
+         * data, even one carrying data of its own (RFC 6675 §2, so loss is
+         * detected when both sides send); not while probing a zero window. */
         if (sl_tcp_cc_dupack(c, t)) {
             /* Fast retransmit: the segment at SND.UNA, once. */
             sl_count(c, SL_CNT_TCP_FAST_RETRANSMIT);
@@ -649,9 +650,22 @@ static bool in_synchronised(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
     }
     /* First: sequence number. */
     if (!seq_acceptable(t, h->seq, sc->seglen)) {
-        if ((h->flags & SL_TCP_RST) == 0) {
-            sl_count(c, SL_CNT_TCP_DROP_UNACCEPTABLE);
-            ack_now(c, t);
+        if ((h->flags & SL_TCP_RST) != 0)
+            return false;
+        sl_count(c, SL_CNT_TCP_DROP_UNACCEPTABLE);
+        ack_now(c, t);
+        /* "If the RCV.WND is zero, no segments will be acceptable, but
+         * special allowance should be made to accept valid ACKs" (RFC 9293
+         * §3.10.7.4): otherwise two peers with full receive buffers drop
+         * each other's ACKs for ever.  The ACK field alone is processed. */
+        if (sl_tcp_rcv_window(c, t) == 0 && (h->flags & (SL_TCP_ACK | SL_TCP_SYN)) == SL_TCP_ACK &&
+            sl_seq_gt(h->ack, t->snd_una) && sl_seq_le(h->ack, t->snd_max) &&
+            t->state != SL_TCP_SYN_RECEIVED) {
+            seg_ctx ack_only = *sc;
+            ack_only.h.payload_len = 0;
+            ack_only.h.flags = (uint8_t)(ack_only.h.flags & ~(SL_TCP_FIN | SL_TCP_PSH));
+            ack_only.seglen = 0;
+            (void)process_ack(c, t, &ack_only); /* may free t: nothing after */
         }
         return false;
     }

@@ -231,7 +231,59 @@ static bool resend_first(sl_ctx *c, sl_tcb *t)
     uint8_t flags = SL_TCP_ACK | (fin ? SL_TCP_FIN : 0);
     if (len == 0 && !fin)
         return true;
-    return send_segment(c, t, t->snd_una, flags, 0, len);
+    if (!send_segment(c, t, t->snd_una, flags, 0, len))
+        return false;
+    if ((t->flags & TF_SACK_RECOVERY) != 0 && sl_seq_lt(t->high_rxt, t->snd_una + (uint32_t)len))
+        t->high_rxt = t->snd_una + (uint32_t)len;
+    return true;
+}
+
+/* RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg():
+ * a lost hole first, else new data the peer's window allows. */
+static bool sack_recovery(sl_ctx *c, sl_tcb *t, bool *sent_any)
+{
+    uint32_t ovh = opt_overhead(t);
+    uint32_t seg_max = t->mss > ovh + 8u ? t->mss - ovh : 8u;
+    for (unsigned guard = 0; guard < 64; guard++) {
+        uint32_t pipe = sl_tcp_sack_pipe(t);
+        if (t->cwnd < pipe + sl_tcb_smss(t))
+            return true;
+        uint32_t seq, len;
+        if (sl_tcp_sack_nextseg(t, seg_max, &seq, &len)) {
+            uint32_t off = seq - t->snd_una;
+            if (off + len > t->snd.len)
+                len = off < t->snd.len ? t->snd.len - off : 0;
+            if (len == 0)
+                return true;
+            if (!send_segment(c, t, seq, SL_TCP_ACK, off, len))
+                return false;
+            t->high_rxt = seq + len;
+            t->retransmits++;
+            *sent_any = true;
+            continue;
+        }
+        /* New data (rule 2), within the peer's window. */
+        size_t off = t->snd_max - t->snd_una;
+        if (t->snd_nxt != t->snd_max || off >= t->snd.len || off >= t->snd_wnd)
+            return true;
+        size_t n = t->snd.len - off;
+        if (n > seg_max)
+            n = seg_max;
+        if (n > t->snd_wnd - off)
+            n = t->snd_wnd - off;
+        bool fin = fin_state(t) && off + n == t->snd.len;
+        uint8_t flags = SL_TCP_ACK | (fin ? SL_TCP_FIN : 0);
+        if (!send_segment(c, t, t->snd_max, flags, off, n))
+            return false;
+        *sent_any = true;
+        t->snd_max += (uint32_t)n + (fin ? 1u : 0u);
+        t->snd_nxt = t->snd_max;
+        if (fin) {
+            t->flags |= TF_FIN_SENT;
+            return true;
+        }
+    }
+    return true;
 }
 
 bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
@@ -290,8 +342,12 @@ bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
     case SL_TCP_FIN_WAIT_1:
     case SL_TCP_CLOSING:
     case SL_TCP_LAST_ACK:
-        if (!send_data(c, t, &sent_any))
+        if ((t->flags & TF_SACK_RECOVERY) != 0) {
+            if (!sack_recovery(c, t, &sent_any))
+                return false;
+        } else if (!send_data(c, t, &sent_any)) {
             return false;
+        }
         /* Zero window with data waiting and nothing in flight: persist
          * (RFC 9293 §3.8.6.1). */
         if (unsent(t) > 0 && t->snd_wnd == 0 && sl_tcb_flight(t) == 0 &&

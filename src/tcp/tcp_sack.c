@@ -96,3 +96,63 @@ uint32_t sl_tcp_sack_next(sl_tcb *t)
     }
     return limit;
 }
+
+/* RFC 6675 §4 IsLost(): DupThresh (3) discontiguous SACKed ranges above
+ * seq, or more than (DupThresh - 1) * SMSS octets SACKed above it. */
+static bool is_lost(const sl_tcb *t, uint32_t seq)
+{
+    uint64_t above = 0;
+    unsigned ranges = 0;
+    for (unsigned i = 0; i < t->n_sacked; i++) {
+        const sl_tcp_sack *r = &t->sacked[i];
+        if (sl_seq_gt(r->right, seq)) {
+            above += sl_seq_gt(r->left, seq) ? r->right - r->left : r->right - seq;
+            ranges++;
+        }
+    }
+    return ranges >= 3 || above > 2u * (uint64_t)sl_tcb_smss(t);
+}
+
+/* Octets of [a, b) below HighRxt (retransmitted in this recovery). */
+static uint32_t rexmitted(const sl_tcb *t, uint32_t a, uint32_t b)
+{
+    if (!sl_seq_lt(a, t->high_rxt))
+        return 0;
+    uint32_t end = sl_seq_lt(b, t->high_rxt) ? b : t->high_rxt;
+    return end - a;
+}
+
+uint32_t sl_tcp_sack_pipe(const sl_tcb *t)
+{
+    uint64_t pipe = 0;
+    uint32_t start = t->snd_una;
+    for (unsigned i = 0; i <= t->n_sacked; i++) {
+        uint32_t end = i < t->n_sacked ? t->sacked[i].left : t->snd_max;
+        if (sl_seq_lt(start, end)) {
+            /* A hole: in flight unless lost, plus what was resent. */
+            if (i == t->n_sacked || !is_lost(t, start))
+                pipe += end - start;
+            pipe += rexmitted(t, start, end);
+        }
+        if (i < t->n_sacked && sl_seq_gt(t->sacked[i].right, start))
+            start = t->sacked[i].right;
+    }
+    return pipe > UINT32_MAX ? UINT32_MAX : (uint32_t)pipe;
+}
+
+bool sl_tcp_sack_nextseg(const sl_tcb *t, uint32_t max, uint32_t *seq, uint32_t *len)
+{
+    uint32_t start = t->snd_una;
+    for (unsigned i = 0; i < t->n_sacked; i++) {
+        uint32_t end = t->sacked[i].left;
+        uint32_t from = sl_seq_gt(t->high_rxt, start) ? t->high_rxt : start;
+        if (sl_seq_lt(from, end) && is_lost(t, from)) {
+            *seq = from;
+            *len = end - from < max ? end - from : max;
+            return true;
+        }
+        if (sl_seq_gt(t->sacked[i].right, start))
+            start = t->sacked[i].right;
+    }
+    return false;
+}
