@@ -111,3 +111,18 @@ uint32_t sl_flowtab_max_chain(const sl_flowtab *t)
     }
     return best;
 }
+
+void sl_flow_key_make(sl_flow_key *k, uint8_t proto, uint8_t family, const uint8_t *laddr,
+                      uint16_t lport, const uint8_t *raddr, uint16_t rport)
+{
+    memset(k, 0, sizeof *k);
+    k->proto = proto;
+    k->family = family;
+    k->lport = lport;
+    k->rport = rport;
+    size_t n = family == 4 ? 4u : family == 6 ? 16u : 0u;
+    if (laddr != NULL && n > 0)
+        memcpy(k->laddr, laddr, n);
+    if (raddr != NULL && n > 0)
+        memcpy(k->raddr, raddr, n);
+}

@@ -40,6 +40,11 @@ typedef struct sl_flowtab {
     uint8_t key[16];
 } sl_flowtab;
 
+/* A zero-filled key: family 4 copies 4 address bytes, 6 copies 16, 0 (a
+ * wildcard) none; NULL addresses stay zero. */
+void sl_flow_key_make(sl_flow_key *k, uint8_t proto, uint8_t family, const uint8_t *laddr,
+                      uint16_t lport, const uint8_t *raddr, uint16_t rport);
+
 /* Buckets: the smallest power of two >= max_flows (at least 16), from `m`.
  * Errors: SL_ERR_NOMEM. */
 sl_error sl_flowtab_init(sl_flowtab *t, sl_mem *m, uint32_t max_flows, const uint8_t key[16]);

@@ -28,16 +28,7 @@ static sl_tcb *tcb_of_node(sl_flow_node *n)
 void sl_tcp_make_key(sl_flow_key *k, uint8_t family, const uint8_t *laddr, uint16_t lport,
                      const uint8_t *raddr, uint16_t rport)
 {
-    memset(k, 0, sizeof *k);
-    k->proto = SL_IPPROTO_TCP;
-    k->family = family;
-    k->lport = lport;
-    k->rport = rport;
-    size_t n = family == 4 ? 4u : family == 6 ? 16u : 0u;
-    if (laddr != NULL && n > 0)
-        memcpy(k->laddr, laddr, n);
-    if (raddr != NULL && n > 0)
-        memcpy(k->raddr, raddr, n);
+    sl_flow_key_make(k, SL_IPPROTO_TCP, family, laddr, lport, raddr, rport);
 }
 
 static void ack_now(sl_ctx *c, sl_tcb *t)

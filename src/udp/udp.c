@@ -55,16 +55,7 @@ static udp_obj **wait_head(sl_ctx *c)
 static void make_key(sl_flow_key *k, uint8_t family, const uint8_t *laddr, uint16_t lport,
                      const uint8_t *raddr, uint16_t rport)
 {
-    memset(k, 0, sizeof *k);
-    k->proto = SL_IPPROTO_UDP;
-    k->family = family;
-    k->lport = lport;
-    k->rport = rport;
-    size_t n = family == 4 ? 4u : family == 6 ? 16u : 0u;
-    if (laddr != NULL && n > 0)
-        memcpy(k->laddr, laddr, n);
-    if (raddr != NULL && n > 0)
-        memcpy(k->raddr, raddr, n);
+    sl_flow_key_make(k, SL_IPPROTO_UDP, family, laddr, lport, raddr, rport);
 }
 
 static void set_ep(sl_endpoint *e, uint8_t family, const uint8_t *a, uint16_t port)
