@@ -6,6 +6,11 @@
  *   UDP  7 echo
  *   ICMP echo (v4 and v6) answered by the stack itself
  *
+ * With --proxy (tun2socks style) every TCP stream and UDP flow not taken by
+ * a service named in --services is forwarded to its original destination
+ * (or --upstream) through a non-blocking kernel socket in the same epoll
+ * loop; see the "Proxy" section below and docs/sluice-tun.md.
+ *
  * One epoll loop: read a batch of packets from the TUN fd, sl_input each
  * with a CLOCK_MONOTONIC time in microseconds, handle the events, sl_poll
  * (which writes packets through cfg.tx), then sleep until the next
@@ -23,9 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +68,13 @@ typedef enum conn_kind { K_ECHO, K_DISCARD, K_CHARGEN, K_HTTP } conn_kind;
 typedef enum gen_kind { GEN_NONE, GEN_BYTES, GEN_CHARGEN } gen_kind;
 typedef enum http_state { H_HEAD, H_BODY, H_RESPOND, H_DRAIN } http_state;
 
+/* Every object an sl user pointer or an epoll data.ptr points at starts
+ * with one of these tags, so events can be dispatched on it. */
+enum { TAG_CONN = 1, TAG_PCONN, TAG_PUDP, TAG_TUN, TAG_SIG };
+static int g_tag_tun = TAG_TUN, g_tag_sig = TAG_SIG;
+
 typedef struct conn {
+    int tag; /* TAG_CONN */
     struct conn *prev, *next;
     sl_stream h;
     conn_kind kind;
@@ -86,10 +103,25 @@ typedef struct impair {
     uint64_t rx_lost, tx_lost, rx_reordered, tx_reordered;
 } impair;
 
+struct pconn;
+struct pudp;
+
 typedef struct app {
     sl_stack *s;
     int fd;
+    int ep;
     unsigned services;
+    /* --proxy */
+    bool proxy;
+    bool have_upstream;
+    struct sockaddr_storage upstream;
+    socklen_t upstream_len;
+    unsigned long max_conns;
+    struct pconn *pconns;
+    struct pudp *pudps;
+    uint64_t px_open; /* proxied TCP connections + UDP flows holding a socket */
+    uint64_t px_tcp_total, px_udp_total, px_refused_limit, px_connect_failed, px_socket_errors,
+        px_sl_resets, px_udp_dropped, px_bytes_up, px_bytes_down, px_udp_up, px_udp_down;
     sl_pcap_tap *pcap;
     sl_time now;
     bool dev_blocked;
@@ -594,6 +626,7 @@ static void conn_new(app *a, sl_stream h)
         sl_stream_free(a->s, h);
         return;
     }
+    c->tag = TAG_CONN;
     c->h = h;
     bool ok = true;
     switch (info.local.port) {
@@ -667,8 +700,512 @@ static void udp_echo(app *a, sl_dgram h)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Proxy (--proxy): every other flow goes to its real destination          */
+/* ---------------------------------------------------------------------- */
+
+/* tun2socks style.  A stream sluice accepted is forwarded to its original
+ * destination (the stream's local endpoint: the address and port the
+ * client sent its SYN to), or to --upstream, through a non-blocking kernel
+ * socket; a UDP flow gets a connected kernel UDP socket to its original
+ * destination.
+ *
+ * Streams: two bounded buffers of PX_BUF bytes, one per direction.  Up
+ * (client -> server): sl_stream_read only into an empty buffer, send() it
+ * all to the socket; while the socket answers EAGAIN we wait for EPOLLOUT
+ * and read nothing more from the stream (its data waits in sluice's
+ * receive window, which closes).  Down (server -> client): recv() only
+ * into an empty buffer, sl_stream_write it all; on SL_ERR_AGAIN the socket
+ * leaves the epoll set (for input) until SL_EV_WRITABLE.  Nothing is
+ * read from the stream until the kernel connect completes.  Half-close
+ * both ways: the stream's end (read 0) becomes shutdown(SHUT_WR) once the
+ * buffer is out; the socket's EOF becomes sl_stream_shutdown once the
+ * buffer is out.  Errors: a failed connect or a socket error aborts the
+ * stream (the client sees RST); a stream reset or failure closes the
+ * socket with SO_LINGER 0 (the server sees RST).  Each side is released
+ * as soon as it is done (socket: SHUT_WR sent and EOF read; stream: end
+ * read and FIN queued), the state when both are. */
+#define PX_BUF 32768
+#define PX_SL_FAILED (-100000) /* px_pump: the stream failed (not a socket errno) */
+
+typedef struct pconn {
+    int tag; /* TAG_PCONN */
+    struct pconn *prev, *next;
+    sl_stream h;
+    bool h_live;    /* the stream handle is still ours              */
+    bool sl_closed; /* SL_EV_CLOSED seen                            */
+    int fd;         /* kernel socket, -1 once closed                 */
+    uint32_t ev;    /* events registered with epoll, 0: not in it   */
+    bool connecting;
+    uint8_t *up, *dn;          /* up: stream -> socket; dn: socket -> stream */
+    size_t up_off, up_len;     /* pending: up[up_off..up_len)   */
+    size_t dn_off, dn_len;
+    bool up_eof, up_shut; /* stream read 0 / shutdown(SHUT_WR) done   */
+    bool dn_eof, dn_shut; /* socket read 0 / sl_stream_shutdown done  */
+} pconn;
+
+typedef struct pudp {
+    int tag; /* TAG_PUDP */
+    struct pudp *prev, *next;
+    sl_dgram h;
+    int fd;
+} pudp;
+
+static bool ep_to_sockaddr(const sl_endpoint *e, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    if (e->addr.family == 4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(e->port);
+        memcpy(&sin->sin_addr, e->addr.b, 4);
+        *len = sizeof *sin;
+        return true;
+    }
+    if (e->addr.family == 6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(e->port);
+        memcpy(&sin6->sin6_addr, e->addr.b, 16);
+        *len = sizeof *sin6;
+        return true;
+    }
+    return false;
+}
+
+static bool sock_again(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
+}
+
+/* Register exactly the events the state needs.  A socket with nothing to
+ * wait for leaves the set, so that EPOLLHUP / EPOLLERR (always reported)
+ * cannot spin the loop while the other side holds us back. */
+static bool px_update_epoll(app *a, pconn *p)
+{
+    uint32_t want = 0;
+    if (p->fd >= 0) {
+        if (p->connecting) {
+            want = EPOLLOUT;
+        } else {
+            if (p->up_off < p->up_len)
+                want |= EPOLLOUT;
+            if (!p->dn_eof && p->dn_len == 0)
+                want |= EPOLLIN;
+        }
+    }
+    if (want == p->ev)
+        return true;
+    struct epoll_event e = {.events = want, .data.ptr = p};
+    int op = p->ev == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (epoll_ctl(a->ep, op, p->fd, &e) < 0)
+        return false;
+    p->ev = want;
+    return true;
+}
+
+static void px_close_fd(app *a, pconn *p, bool rst)
+{
+    if (p->fd < 0)
+        return;
+    if (rst) { /* close with RST (SO_LINGER 0) */
+        struct linger l = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    if (p->ev != 0)
+        epoll_ctl(a->ep, EPOLL_CTL_DEL, p->fd, NULL);
+    close(p->fd);
+    p->fd = -1;
+    p->ev = 0;
+}
+
+static void px_free_stream(app *a, pconn *p, bool abort_it)
+{
+    if (!p->h_live)
+        return;
+    if (abort_it)
+        sl_stream_abort(a->s, p->h); /* RST to the client */
+    sl_stream_free(a->s, p->h);      /* else: graceful, finishes in the background */
+    p->h_live = false;
+}
+
+static void px_destroy(app *a, pconn *p, bool rst_socket, bool abort_stream)
+{
+    px_close_fd(a, p, rst_socket);
+    px_free_stream(a, p, abort_stream);
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        a->pconns = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    free(p->up);
+    free(p->dn);
+    free(p);
+    a->px_open--;
+}
+
+/* Move bytes both ways as far as both sides take them.  0, or a negative
+ * errno (socket) / PX_SL_FAILED (the stream failed): tear down with RST. */
+static int px_pump(app *a, pconn *p)
+{
+    if (p->fd >= 0 && p->connecting)
+        return px_update_epoll(a, p) ? 0 : -ENOMEM;
+    for (unsigned guard = 0; guard < 10000; guard++) {
+        bool progress = false;
+        /* up: stream -> socket */
+        if (p->fd >= 0) {
+            if (p->up_off < p->up_len) {
+                ssize_t w = send(p->fd, p->up + p->up_off, p->up_len - p->up_off, MSG_NOSIGNAL);
+                if (w > 0) {
+                    p->up_off += (size_t)w;
+                    a->px_bytes_up += (uint64_t)w;
+                    if (p->up_off == p->up_len)
+                        p->up_off = p->up_len = 0;
+                    progress = true;
+                } else if (w < 0 && !sock_again(errno)) {
+                    return -errno;
+                }
+            } else if (!p->up_eof && p->h_live) {
+                long n = sl_stream_read(a->s, p->h, p->up, PX_BUF);
+                if (n > 0) {
+                    p->up_len = (size_t)n;
+                    progress = true;
+                } else if (n == 0) {
+                    p->up_eof = true;
+                    progress = true;
+                } else if (n != SL_ERR_AGAIN) {
+                    return PX_SL_FAILED;
+                }
+            } else if (p->up_eof && !p->up_shut) {
+                shutdown(p->fd, SHUT_WR); /* the client's FIN, passed on */
+                p->up_shut = true;
+                progress = true;
+            }
+        }
+        /* down: socket -> stream */
+        if (p->dn_off < p->dn_len) {
+            if (p->h_live) {
+                long w = sl_stream_write(a->s, p->h, p->dn + p->dn_off, p->dn_len - p->dn_off);
+                if (w > 0) {
+                    p->dn_off += (size_t)w;
+                    a->px_bytes_down += (uint64_t)w;
+                    if (p->dn_off == p->dn_len)
+                        p->dn_off = p->dn_len = 0;
+                    progress = true; /* a partial write is retried: AGAIN arms WRITABLE */
+                } else if (w != SL_ERR_AGAIN) {
+                    return PX_SL_FAILED;
+                }
+            }
+        } else if (!p->dn_eof && p->fd >= 0) {
+            ssize_t n = recv(p->fd, p->dn, PX_BUF, 0);
+            if (n > 0) {
+                p->dn_len = (size_t)n;
+                progress = true;
+            } else if (n == 0) {
+                p->dn_eof = true;
+                progress = true;
+            } else if (!sock_again(errno)) {
+                return -errno;
+            }
+        } else if (p->dn_eof && !p->dn_shut && p->h_live) {
+            sl_stream_shutdown(a->s, p->h); /* the server's FIN, passed on */
+            p->dn_shut = true;
+            progress = true;
+        }
+        if (!progress)
+            break;
+    }
+    if (p->fd >= 0 && p->up_shut && p->dn_eof)
+        px_close_fd(a, p, false); /* the socket side is done */
+    if (p->h_live && p->up_eof && p->dn_shut)
+        px_free_stream(a, p, false); /* the stream side is done */
+    return px_update_epoll(a, p) ? 0 : -ENOMEM;
+}
+
+static void px_after(app *a, pconn *p, int rc)
+{
+    if (rc < 0) {
+        if (rc == PX_SL_FAILED)
+            a->px_sl_resets++;
+        else
+            a->px_socket_errors++;
+        px_destroy(a, p, true, true);
+        return;
+    }
+    /* Both sides done, or the socket is done and the stream is over. */
+    if (p->fd < 0 && (!p->h_live || p->sl_closed))
+        px_destroy(a, p, false, false);
+}
+
+/* A new stream to proxy: open the socket, start the connect. */
+static void px_new(app *a, sl_stream h)
+{
+    sl_stream_info info;
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    pconn *p = NULL;
+    if (a->px_open >= a->max_conns) { /* accepted just under the limit, over it now */
+        a->px_refused_limit++;
+        goto refuse;
+    }
+    if (sl_stream_info_get(a->s, h, &info) != SL_OK)
+        goto refuse;
+    if (a->have_upstream) {
+        ss = a->upstream;
+        sl = a->upstream_len;
+    } else if (!ep_to_sockaddr(&info.local, &ss, &sl)) {
+        goto refuse;
+    }
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        goto refuse;
+    p->tag = TAG_PCONN;
+    p->h = h;
+    p->h_live = true;
+    p->up = malloc(PX_BUF);
+    p->dn = malloc(PX_BUF);
+    p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->up == NULL || p->dn == NULL || p->fd < 0) {
+        a->px_socket_errors++;
+        goto refuse;
+    }
+    int one = 1;
+    setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sl_stream_set_nodelay(a->s, h, true); /* the endpoints do their own Nagle */
+    if (connect(p->fd, (struct sockaddr *)&ss, sl) == 0) {
+        p->connecting = false;
+    } else if (errno == EINPROGRESS) {
+        p->connecting = true;
+    } else {
+        a->px_connect_failed++;
+        goto refuse;
+    }
+    p->next = a->pconns;
+    if (a->pconns != NULL)
+        a->pconns->prev = p;
+    a->pconns = p;
+    a->px_open++;
+    a->px_tcp_total++;
+    sl_stream_set_user(a->s, h, p);
+    px_after(a, p, px_pump(a, p));
+    return;
+refuse:
+    if (p != NULL) {
+        if (p->fd >= 0)
+            close(p->fd);
+        free(p->up);
+        free(p->dn);
+        free(p);
+    }
+    sl_stream_abort(a->s, h); /* the client sees RST */
+    sl_stream_free(a->s, h);
+}
+
+/* Readiness of a stream's kernel socket. */
+static void px_fd_event(app *a, pconn *p, uint32_t events)
+{
+    if (p->fd < 0)
+        return;
+    if (p->connecting || (events & EPOLLERR) != 0) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+            err = errno;
+        if (err != 0) {
+            if (p->connecting)
+                a->px_connect_failed++; /* refused, unreachable, timed out */
+            else
+                a->px_socket_errors++;
+            px_destroy(a, p, true, true);
+            return;
+        }
+        if (p->connecting && (events & (EPOLLOUT | EPOLLHUP)) == 0)
+            return;
+        p->connecting = false;
+    }
+    px_after(a, p, px_pump(a, p));
+}
+
+static void px_stream_event(app *a, pconn *p, const sl_event *ev)
+{
+    switch (ev->type) {
+    case SL_EV_READABLE:
+    case SL_EV_WRITABLE:
+    case SL_EV_PEER_FIN:
+        px_after(a, p, px_pump(a, p));
+        break;
+    case SL_EV_RESET:
+    case SL_EV_ERROR:
+        a->px_sl_resets++;
+        px_destroy(a, p, true, false); /* RST to the server */
+        break;
+    case SL_EV_CLOSED:
+        /* Over; data still waiting in it can be read (then 0). */
+        p->sl_closed = true;
+        px_after(a, p, px_pump(a, p));
+        break;
+    case SL_EV_DGRAM_NEW:
+    case SL_EV_STREAM_NEW:
+    case SL_EV_CONNECTED:
+        break;
+    }
+}
+
+/* ---- UDP ------------------------------------------------------------------- */
+
+static void pudp_destroy(app *a, pudp *u)
+{
+    if (u->fd >= 0)
+        close(u->fd); /* leaves the epoll set */
+    sl_dgram_free(a->s, u->h);
+    if (u->prev != NULL)
+        u->prev->next = u->next;
+    else
+        a->pudps = u->next;
+    if (u->next != NULL)
+        u->next->prev = u->prev;
+    free(u);
+    a->px_open--;
+}
+
+/* Datagrams from the client -> the kernel socket (best effort). */
+static void pudp_up(app *a, pudp *u)
+{
+    static uint8_t buf[65536];
+    for (unsigned guard = 0; guard < 256; guard++) {
+        long n = sl_dgram_recv(a->s, u->h, buf, sizeof buf, NULL, NULL);
+        if (n < 0)
+            return;
+        if (send(u->fd, buf, (size_t)n, MSG_NOSIGNAL) == n)
+            a->px_udp_up++;
+        else
+            a->px_udp_dropped++; /* full, or an earlier ICMP error reported here */
+    }
+}
+
+/* Datagrams from the server -> the client, from the original destination. */
+static void pudp_down(app *a, pudp *u)
+{
+    static uint8_t buf[65536];
+    for (unsigned guard = 0; guard < 256; guard++) {
+        ssize_t n = recv(u->fd, buf, sizeof buf, MSG_TRUNC);
+        if (n < 0) {
+            if (sock_again(errno))
+                return;
+            continue; /* ECONNREFUSED & co: an ICMP error for an earlier send */
+        }
+        if ((size_t)n > sizeof buf || sl_dgram_send(a->s, u->h, buf, (size_t)n) != SL_OK)
+            a->px_udp_dropped++;
+        else
+            a->px_udp_down++;
+    }
+}
+
+static void pudp_new(app *a, sl_dgram h)
+{
+    sl_dgram_info info;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    pudp *u = NULL;
+    if (a->px_open >= a->max_conns) {
+        a->px_refused_limit++;
+        goto drop;
+    }
+    if (sl_dgram_info_get(a->s, h, &info) != SL_OK || !ep_to_sockaddr(&info.local, &ss, &sl))
+        goto drop;
+    u = calloc(1, sizeof *u);
+    if (u == NULL)
+        goto drop;
+    u->tag = TAG_PUDP;
+    u->h = h;
+    u->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = u};
+    if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&ss, sl) < 0 ||
+        epoll_ctl(a->ep, EPOLL_CTL_ADD, u->fd, &e) < 0) {
+        a->px_socket_errors++;
+        goto drop;
+    }
+    u->next = a->pudps;
+    if (a->pudps != NULL)
+        a->pudps->prev = u;
+    a->pudps = u;
+    a->px_open++;
+    a->px_udp_total++;
+    sl_dgram_set_user(a->s, h, u);
+    pudp_up(a, u);
+    return;
+drop:
+    if (u != NULL) {
+        if (u->fd >= 0)
+            close(u->fd);
+        free(u);
+    }
+    sl_dgram_free(a->s, h);
+}
+
+static void pudp_event(app *a, pudp *u, const sl_event *ev)
+{
+    switch (ev->type) {
+    case SL_EV_READABLE:
+        pudp_up(a, u);
+        break;
+    case SL_EV_CLOSED: /* idle timeout */
+        pudp_destroy(a, u);
+        break;
+    case SL_EV_ERROR: /* an ICMP error from the client side: nothing to do */
+    case SL_EV_DGRAM_NEW:
+    case SL_EV_STREAM_NEW:
+    case SL_EV_CONNECTED:
+    case SL_EV_WRITABLE:
+    case SL_EV_PEER_FIN:
+    case SL_EV_RESET:
+        break;
+    }
+}
+
+static void px_shutdown_all(app *a)
+{
+    while (a->pconns != NULL)
+        px_destroy(a, a->pconns, true, true);
+    while (a->pudps != NULL)
+        pudp_destroy(a, a->pudps);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Events, filter                                                         */
 /* ---------------------------------------------------------------------- */
+
+/* Whether a built-in service (enabled by --services) answers this port. */
+static bool local_service(const app *a, uint8_t proto, uint16_t port)
+{
+    unsigned need = 0;
+    if (proto == 6) {
+        switch (port) {
+        case 7:
+            need = SVC_ECHO;
+            break;
+        case 9:
+            need = SVC_DISCARD;
+            break;
+        case 19:
+            need = SVC_CHARGEN;
+            break;
+        case 80:
+            need = SVC_HTTP;
+            break;
+        default:
+            break;
+        }
+    } else if (proto == 17 && port == 7) {
+        need = SVC_UDP_ECHO;
+    }
+    return need != 0 && (a->services & need) != 0;
+}
+
+static int user_tag(void *user)
+{
+    return user == NULL ? 0 : *(int *)user;
+}
 
 static unsigned handle_events(app *a)
 {
@@ -676,9 +1213,22 @@ static unsigned handle_events(app *a)
     sl_event ev;
     while (count < 100000 && sl_next_event(a->s, &ev)) {
         count++;
+        int tag = user_tag(ev.user);
         if (!ev.is_stream) {
+            if (tag == TAG_PUDP) {
+                pudp_event(a, ev.user, &ev);
+                continue;
+            }
             switch (ev.type) {
-            case SL_EV_DGRAM_NEW:
+            case SL_EV_DGRAM_NEW: {
+                sl_dgram_info di;
+                if (a->proxy && sl_dgram_info_get(a->s, ev.dgram, &di) == SL_OK &&
+                    !local_service(a, 17, di.local.port))
+                    pudp_new(a, ev.dgram);
+                else
+                    udp_echo(a, ev.dgram);
+                break;
+            }
             case SL_EV_READABLE:
                 udp_echo(a, ev.dgram);
                 break;
@@ -695,11 +1245,21 @@ static unsigned handle_events(app *a)
             }
             continue;
         }
+        if (tag == TAG_PCONN) {
+            px_stream_event(a, ev.user, &ev);
+            continue;
+        }
         conn *c = ev.user;
         switch (ev.type) {
         case SL_EV_STREAM_NEW:
-            if (c == NULL)
-                conn_new(a, ev.stream);
+            if (c == NULL) {
+                sl_stream_info si;
+                if (a->proxy && sl_stream_info_get(a->s, ev.stream, &si) == SL_OK &&
+                    !local_service(a, 6, si.local.port))
+                    px_new(a, ev.stream);
+                else
+                    conn_new(a, ev.stream);
+            }
             break;
         case SL_EV_READABLE:
         case SL_EV_WRITABLE:
@@ -723,31 +1283,20 @@ static unsigned handle_events(app *a)
     return count;
 }
 
+/* Built-in services first (on their ports, for every address); with
+ * --proxy everything else is forwarded while fewer than --max-conns
+ * proxied flows are open, refused beyond; without it, refused. */
 static sl_verdict filter(void *ctx, const sl_flow_info *f)
 {
-    const app *a = ctx;
-    unsigned need = 0;
-    if (f->proto == 6) {
-        switch (f->local.port) {
-        case 7:
-            need = SVC_ECHO;
-            break;
-        case 9:
-            need = SVC_DISCARD;
-            break;
-        case 19:
-            need = SVC_CHARGEN;
-            break;
-        case 80:
-            need = SVC_HTTP;
-            break;
-        default:
-            break;
-        }
-    } else if (f->proto == 17 && f->local.port == 7) {
-        need = SVC_UDP_ECHO;
+    app *a = ctx;
+    if (local_service(a, f->proto, f->local.port))
+        return SL_ACCEPT;
+    if (a->proxy && (f->proto == 6 || f->proto == 17)) {
+        if (a->px_open < a->max_conns)
+            return SL_ACCEPT;
+        a->px_refused_limit++;
     }
-    return (need != 0 && (a->services & need) != 0) ? SL_ACCEPT : SL_REFUSE;
+    return SL_REFUSE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -759,8 +1308,8 @@ static void usage(FILE *f)
     fputs("usage: sluice-tun [options]\n"
           "  --dev NAME          TUN device to create or attach (default sl0)\n"
           "  --mtu N             device and stack MTU, 576..65535 (default 1500)\n"
-          "  --services LIST     comma list of echo,discard,chargen,http,udp-echo\n"
-          "                      (default: all)\n"
+          "  --services LIST     comma list of echo,discard,chargen,http,udp-echo,\n"
+          "                      all, none (default: all; with --proxy: none)\n"
           "  --pcap FILE         write every packet in and out (LINKTYPE_RAW)\n"
           "  --stats             print every non-zero counter on exit\n"
           "  --max-seconds N     exit after N seconds (for tests)\n"
@@ -768,7 +1317,13 @@ static void usage(FILE *f)
           "  --reorder PCT       testing: swap PCT% of the packets read with the next\n"
           "  --tx-loss PCT       testing: drop PCT% of the packets sluice sends\n"
           "  --tx-reorder PCT    testing: send PCT% of sluice's packets after the next\n"
-          "  --proxy             forward flows to the real destination (not implemented)\n"
+          "  --proxy             forward every other TCP stream and UDP flow to its real\n"
+          "                      destination through kernel sockets (tun2socks style);\n"
+          "                      services named by --services still answer on their ports\n"
+          "  --upstream HOST:PORT  with --proxy (implied): send every proxied TCP stream\n"
+          "                      to HOST:PORT ([v6]:PORT) instead of its destination\n"
+          "  --max-conns N       proxied streams + UDP flows open at once (default 1024);\n"
+          "                      more are refused (RST / ICMP port unreachable)\n"
           "  -h, --help          this text\n",
           f);
 }
@@ -794,6 +1349,8 @@ static bool parse_services(const char *list, unsigned *out)
             m |= SVC_UDP_ECHO;
         else if (strcmp(t, "all") == 0)
             m |= SVC_ALL;
+        else if (strcmp(t, "none") == 0)
+            m |= 0;
         else
             return false;
     }
@@ -810,6 +1367,42 @@ static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, unsign
         return false;
     *out = v;
     return true;
+}
+
+/* HOST:PORT or [IPv6]:PORT, resolved once (a name through getaddrinfo). */
+static bool parse_upstream(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    const char *port;
+    if (text[0] == '[') {
+        const char *e = strchr(text, ']');
+        if (e == NULL || e[1] != ':' || (size_t)(e - text - 1) >= sizeof host)
+            return false;
+        memcpy(host, text + 1, (size_t)(e - text - 1));
+        host[e - text - 1] = '\0';
+        port = e + 2;
+    } else {
+        const char *c = strrchr(text, ':');
+        if (c == NULL || (size_t)(c - text) >= sizeof host || strchr(text, ':') != c)
+            return false;
+        memcpy(host, text, (size_t)(c - text));
+        host[c - text] = '\0';
+        port = c + 1;
+    }
+    unsigned long pn;
+    if (host[0] == '\0' || !parse_uint(port, 1, 65535, &pn))
+        return false;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
+        return false;
+    bool ok = res->ai_addrlen <= sizeof *ss;
+    if (ok) {
+        memcpy(ss, res->ai_addr, res->ai_addrlen);
+        *len = (socklen_t)res->ai_addrlen;
+    }
+    freeaddrinfo(res);
+    return ok;
 }
 
 static void print_stats(const app *a)
@@ -835,6 +1428,18 @@ static void print_stats(const app *a)
         {"impair_rx_reordered", a->imp.rx_reordered},
         {"impair_tx_reordered", a->imp.tx_reordered},
         {"pcap_packets", sl_pcap_count(a->pcap)},
+        {"proxy_streams_total", a->px_tcp_total},
+        {"proxy_udp_flows_total", a->px_udp_total},
+        {"proxy_open", a->px_open},
+        {"proxy_refused_limit", a->px_refused_limit},
+        {"proxy_connect_failed", a->px_connect_failed},
+        {"proxy_socket_errors", a->px_socket_errors},
+        {"proxy_stream_failed", a->px_sl_resets},
+        {"proxy_bytes_up", a->px_bytes_up},
+        {"proxy_bytes_down", a->px_bytes_down},
+        {"proxy_udp_up", a->px_udp_up},
+        {"proxy_udp_down", a->px_udp_down},
+        {"proxy_udp_dropped", a->px_udp_dropped},
     };
     for (size_t i = 0; i < sizeof app_c / sizeof app_c[0]; i++)
         if (app_c[i].v != 0)
@@ -878,9 +1483,11 @@ int main(int argc, char **argv)
     const char *dev = "sl0", *pcap_path = NULL;
     unsigned long mtu = 1500, max_seconds = 0, loss = 0, reorder = 0, tx_loss = 0, tx_reorder = 0;
     unsigned services = SVC_ALL;
-    bool stats = false;
+    bool stats = false, services_given = false, proxy = false;
+    const char *upstream = NULL;
+    unsigned long max_conns = 1024;
     enum { O_DEV = 256, O_MTU, O_SERVICES, O_PCAP, O_STATS, O_MAXSEC, O_LOSS, O_REORDER, O_TX_LOSS,
-           O_TX_REORDER, O_PROXY };
+           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS };
     static const struct option opts[] = {
         {"dev", required_argument, NULL, O_DEV},
         {"mtu", required_argument, NULL, O_MTU},
@@ -892,7 +1499,9 @@ int main(int argc, char **argv)
         {"reorder", required_argument, NULL, O_REORDER},
         {"tx-loss", required_argument, NULL, O_TX_LOSS},
         {"tx-reorder", required_argument, NULL, O_TX_REORDER},
-        {"proxy", optional_argument, NULL, O_PROXY},
+        {"proxy", no_argument, NULL, O_PROXY},
+        {"upstream", required_argument, NULL, O_UPSTREAM},
+        {"max-conns", required_argument, NULL, O_MAX_CONNS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -913,9 +1522,10 @@ int main(int argc, char **argv)
         case O_SERVICES:
             if (!parse_services(optarg, &services)) {
                 fprintf(stderr, "sluice-tun: --services: comma list of "
-                                "echo,discard,chargen,http,udp-echo\n");
+                                "echo,discard,chargen,http,udp-echo,all,none\n");
                 return 2;
             }
+            services_given = true;
             break;
         case O_PCAP:
             pcap_path = optarg;
@@ -944,8 +1554,18 @@ int main(int argc, char **argv)
             break;
         }
         case O_PROXY:
-            fprintf(stderr, "sluice-tun: --proxy is not implemented yet\n");
-            return 2;
+            proxy = true;
+            break;
+        case O_UPSTREAM:
+            upstream = optarg;
+            proxy = true;
+            break;
+        case O_MAX_CONNS:
+            if (!parse_uint(optarg, 1, 1000000, &max_conns)) {
+                fprintf(stderr, "sluice-tun: --max-conns: 1..1000000\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -960,11 +1580,28 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (proxy && !services_given)
+        services = 0; /* --proxy: everything is forwarded unless --services says */
     patterns_init();
     app *a = calloc(1, sizeof *a);
     if (a == NULL)
         return 1;
     a->services = services;
+    a->proxy = proxy;
+    a->max_conns = max_conns;
+    if (upstream != NULL && !parse_upstream(upstream, &a->upstream, &a->upstream_len)) {
+        fprintf(stderr, "sluice-tun: --upstream %s: expected HOST:PORT or [IPv6]:PORT\n",
+                upstream);
+        return 2;
+    }
+    a->have_upstream = upstream != NULL;
+    if (proxy) { /* one socket per proxied flow: raise the soft fd limit */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     a->imp.loss_pct = (unsigned)loss;
     a->imp.reorder_pct = (unsigned)reorder;
     a->imp.tx_loss_pct = (unsigned)tx_loss;
@@ -1032,19 +1669,24 @@ int main(int argc, char **argv)
     }
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ee = {.events = EPOLLIN, .data.u32 = 1};
+    a->ep = ep;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &g_tag_tun};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->fd, &ee) < 0) {
         fprintf(stderr, "sluice-tun: epoll: %s\n", strerror(errno));
         return 1;
     }
     if (sfd >= 0) {
-        struct epoll_event se = {.events = EPOLLIN, .data.u32 = 2};
+        struct epoll_event se = {.events = EPOLLIN, .data.ptr = &g_tag_sig};
         epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &se);
     }
     fprintf(stderr, "sluice-tun: running on %s, mtu %lu, services%s%s%s%s%s\n", name, mtu,
             (services & SVC_ECHO) ? " echo" : "", (services & SVC_DISCARD) ? " discard" : "",
             (services & SVC_CHARGEN) ? " chargen" : "", (services & SVC_HTTP) ? " http" : "",
             (services & SVC_UDP_ECHO) ? " udp-echo" : "");
+    if (proxy)
+        fprintf(stderr, "sluice-tun: proxy: every other TCP stream to %s, UDP flows to their "
+                        "destination; at most %lu at once\n",
+                a->have_upstream ? upstream : "its destination", max_conns);
 
     sl_time start = now_us();
     sl_time end = max_seconds > 0 ? start + (sl_time)max_seconds * 1000000u : SL_TIME_NEVER;
@@ -1065,7 +1707,7 @@ int main(int argc, char **argv)
         for (int round = 0; round < 4 && handle_events(a) > 0; round++)
             next = sl_poll(a->s, a->now);
         tx_flush_held(a);
-        if (n == BATCH)
+        if (n == BATCH && !a->proxy)
             continue; /* more is likely waiting: read again at once */
 
         /* Sleep until the next deadline, input, a signal, or device room. */
@@ -1079,6 +1721,8 @@ int main(int argc, char **argv)
             wake = a->now + 10000; /* wait for EPOLLOUT, at most 10 ms */
         if (end < wake)
             wake = end;
+        if (n == BATCH)
+            wake = 0; /* --proxy: look at the sockets, then read again at once */
         int timeout_ms;
         sl_time t = now_us();
         if (wake == SL_TIME_NEVER)
@@ -1087,20 +1731,28 @@ int main(int argc, char **argv)
             timeout_ms = 0;
         else
             timeout_ms = (int)((wake - t + 999) / 1000 > 1000 ? 1000 : (wake - t + 999) / 1000);
-        struct epoll_event evs[4];
-        int ne = epoll_wait(ep, evs, 4, timeout_ms);
+        struct epoll_event evs[64];
+        int ne = epoll_wait(ep, evs, 64, timeout_ms);
         if (ne < 0 && errno != EINTR) {
             fprintf(stderr, "sluice-tun: epoll_wait: %s\n", strerror(errno));
             exit_code = 1;
             break;
         }
+        a->now = now_us();
         for (int i = 0; i < ne; i++) {
-            if (evs[i].data.u32 == 2) {
+            void *p = evs[i].data.ptr;
+            if (p == &g_tag_sig) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
                     g_stop = 1;
-            } else if ((evs[i].events & EPOLLOUT) != 0) {
-                a->dev_blocked = false;
+            } else if (p == &g_tag_tun) {
+                if ((evs[i].events & EPOLLOUT) != 0)
+                    a->dev_blocked = false;
+            } else if (user_tag(p) == TAG_PCONN) {
+                /* only this connection can go away here: the others in evs stay valid */
+                px_fd_event(a, p, evs[i].events);
+            } else if (user_tag(p) == TAG_PUDP) {
+                pudp_down(a, p);
             }
         }
     }
@@ -1110,6 +1762,10 @@ int main(int argc, char **argv)
         print_stats(a);
     while (a->conns != NULL)
         conn_destroy(a, a->conns);
+    px_shutdown_all(a);
+    a->now = now_us();
+    sl_poll(a->s, a->now); /* the RSTs / FINs just queued reach the peers */
+    tx_flush_held(a);
     sl_stack_free(a->s);
     if (sl_pcap_close(a->pcap) < 0)
         fprintf(stderr, "sluice-tun: pcap write failed\n");

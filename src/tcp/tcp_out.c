@@ -291,8 +291,14 @@ bool sl_tcp_output(sl_ctx *c, sl_tcb *t)
     bool sent_any = false;
     if ((t->flags & TF_SEND_RST) != 0) {
         /* <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5); the highest sequence
-         * sent, not one rewound for retransmission. */
-        if (!send_segment(c, t, t->snd_max, SL_TCP_RST | SL_TCP_ACK, 0, 0))
+         * sent, not one rewound for retransmission, but never past the
+         * right edge of the peer's window: after a zero-window probe the
+         * peer (RCV.WND = 0) accepts a RST only at SEQ = RCV.NXT
+         * (RFC 9293 §3.10.7.4), which is SND.UNA + SND.WND. */
+        uint32_t rst_seq = t->snd_max, wnd_end = t->snd_una + t->snd_wnd;
+        if (sl_seq_gt(rst_seq, wnd_end))
+            rst_seq = wnd_end;
+        if (!send_segment(c, t, rst_seq, SL_TCP_RST | SL_TCP_ACK, 0, 0))
             return false;
         sl_count(c, SL_CNT_TCP_RST_TX);
         t->flags &= ~(uint32_t)TF_SEND_RST;

@@ -3,7 +3,7 @@
 # namespace this script creates (and always deletes).  Shared by scripts/demo
 # (--demo) and the CTest test interop_tun.
 #
-#   run.sh --bin BUILD/examples/sluice-tun [--demo] [--artifacts DIR] [--no-impair]
+#   run.sh --bin BUILD/examples/sluice-tun [--demo] [--artifacts DIR] [--no-impair] [--no-proxy]
 #
 # Inside namespace sl-{demo,test}-PID: sluice-tun runs on TUN device sl0; the
 # kernel side has 198.18.0.1/32 and 2001:2::1/128 on sl0, and routes
@@ -13,7 +13,9 @@
 # chargen with nc, a refused port, UDP echo with socat (v4 and v6); then one
 # /bytes/10000000 under loss and reordering on a second device (sl1, prefix
 # 198.19.250.0/24): tc netem if the kernel has it, else sluice-tun's own
-# --loss/--reorder.  Only 198.18.0.0/15 and 2001:2::/48 are ever used.
+# --loss/--reorder.  Then sluice-tun --proxy (tun2socks style) between this
+# namespace and a server namespace (python3 http.server, socat echoes), see the
+# proxy section.  Only 198.18.0.0/15 and 2001:2::/48 are ever used.
 #
 # Exit: 0 all checks passed, 1 a check failed, 77 skipped (not root, no
 # /dev/net/tun, a tool missing).  Every command is bounded by `timeout`.
@@ -24,12 +26,14 @@ MODE=test
 BIN=""
 ARTIFACTS=""
 IMPAIR=1
+PROXY=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --demo) MODE=demo ;;
     --bin) BIN="$2"; shift ;;
     --artifacts) ARTIFACTS="$2"; shift ;;
     --no-impair) IMPAIR=0 ;;
+    --no-proxy) PROXY=0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,11 +47,15 @@ skip() {
 [ -n "$BIN" ] && [ -x "$BIN" ] || { echo "run.sh: --bin PATH to sluice-tun required" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces and a TUN device); run as root or with sudo"
 [ -c /dev/net/tun ] || skip "/dev/net/tun is missing (no TUN support in this kernel/container)"
-for t in ip tc curl socat nc ping python3 sha256sum timeout head cmp; do
+for t in ip tc ss curl socat nc ping python3 sha256sum timeout head cmp; do
   command -v "$t" >/dev/null 2>&1 || skip "'$t' not installed (scripts/bootstrap installs it)"
 done
 
 NS="sl-$MODE-$$"
+NSM="$NS-m" # proxy: sluice-tun --proxy runs here
+NSS="$NS-s" # proxy: the servers
+PXPID=""
+SRV_PIDS=""
 WORK="$(mktemp -d "/tmp/sluice-$MODE.XXXXXX")"
 PID=""
 PID2=""
@@ -79,7 +87,11 @@ cleanup() {
   trap - EXIT INT TERM
   stop_pid "$PID"
   stop_pid "$PID2"
+  stop_pid "$PXPID"
+  for p in $SRV_PIDS; do stop_pid "$p"; done
   ip netns del "$NS" 2>/dev/null || true
+  ip netns del "$NSM" 2>/dev/null || true
+  ip netns del "$NSS" 2>/dev/null || true
   if [ "$rc" -ne 0 ] && [ "$rc" -ne "$SKIP" ] && [ -n "$ARTIFACTS" ]; then
     mkdir -p "$ARTIFACTS" && cp -f "$WORK"/*.pcap "$WORK"/*.log "$ARTIFACTS"/ 2>/dev/null &&
       echo "captures and logs kept in $ARTIFACTS"
@@ -296,6 +308,155 @@ if [ "$IMPAIR" -eq 1 ]; then
   PID2=""
 fi
 
+# ---- proxy (tun2socks style) -------------------------------------------------------
+# Three namespaces: this one ($NS) is the client side (curl, nc, socat); $NSS is
+# the server side (python3 http.server on 8000, a socat TCP echo on 7007, socat
+# UDP echoes on 7777), 198.19.0.2 and 2001:2:0:1::2 on a veth whose other end
+# (198.19.0.1, 2001:2:0:1::1) is in $NSM, where sluice-tun --proxy runs.  Its
+# TUN device slp0 is created in $NSM and then moved into $NS (the fd stays with
+# sluice-tun): the client routes 198.19.0.0/16 and 2001:2:0:1::/64 into slp0,
+# sluice accepts each flow and opens a kernel socket in $NSM, whose routes lead
+# to the veth, never back into the TUN.
+#
+#   $NS: curl --> slp0 ==TUN fd==> sluice-tun [$NSM] --> kernel socket --> veth --> $NSS: servers
+if [ "$PROXY" -eq 1 ]; then
+  nsm() { ip netns exec "$NSM" "$@"; }
+  nss() { ip netns exec "$NSS" "$@"; }
+  px_ready=1
+  for n in "$NSM" "$NSS"; do
+    timeout 5 ip netns add "$n" || { fail "proxy: cannot create namespace $n"; px_ready=0; }
+  done
+  if [ "$px_ready" -eq 1 ]; then
+    for n in "$NSM" "$NSS"; do
+      ip -n "$n" link set lo up
+      # no duplicate address detection: the addresses are usable at once
+      ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    done
+    ip -n "$NSM" link add slpm type veth peer name slps netns "$NSS" &&
+      ip -n "$NSM" addr add 198.19.0.1/24 dev slpm &&
+      ip -n "$NSM" -6 addr add 2001:2:0:1::1/64 dev slpm nodad &&
+      ip -n "$NSM" link set slpm up &&
+      ip -n "$NSS" addr add 198.19.0.2/24 dev slps &&
+      ip -n "$NSS" -6 addr add 2001:2:0:1::2/64 dev slps nodad &&
+      ip -n "$NSS" link set slps up || { fail "proxy: veth setup"; px_ready=0; }
+  fi
+  if [ "$px_ready" -eq 1 ]; then
+    # the servers
+    mkdir -p "$WORK/www"
+    head -c 5242880 /dev/urandom >"$WORK/www/blob.bin"
+    PXSUM=$(sha256sum "$WORK/www/blob.bin" | cut -d' ' -f1)
+    ip netns exec "$NSS" timeout 120 python3 -m http.server --bind :: --directory "$WORK/www" 8000 \
+      >"$WORK/http-server.log" 2>&1 &
+    SRV_PIDS="$SRV_PIDS $!"
+    ip netns exec "$NSS" timeout 120 socat -T 30 TCP6-LISTEN:7007,ipv6only=0,reuseaddr PIPE \
+      >"$WORK/tcp-echo.log" 2>&1 &
+    SRV_PIDS="$SRV_PIDS $!"
+    ip netns exec "$NSS" timeout 120 socat -T 30 UDP4-LISTEN:7777,reuseaddr PIPE >"$WORK/udp4-echo.log" 2>&1 &
+    SRV_PIDS="$SRV_PIDS $!"
+    ip netns exec "$NSS" timeout 120 socat -T 30 UDP6-LISTEN:7777,ipv6only=1,reuseaddr PIPE \
+      >"$WORK/udp6-echo.log" 2>&1 &
+    SRV_PIDS="$SRV_PIDS $!"
+    # sluice-tun --proxy in the middle; built-in HTTP kept on port 80 (precedence check)
+    ip netns exec "$NSM" "$BIN" --dev slp0 --proxy --services http --stats --max-seconds 120 \
+      --pcap "$WORK/sluice-tun-proxy.pcap" >"$WORK/sluice-tun-proxy.log" 2>&1 &
+    PXPID=$!
+    up=0
+    for i in $(seq 1 50); do
+      if nsm ip link show slp0 2>/dev/null | grep -q "UP"; then up=1; break; fi
+      kill -0 "$PXPID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ "$up" -eq 0 ]; then
+      fail "proxy: sluice-tun --proxy did not bring up slp0: $(head -c 300 "$WORK/sluice-tun-proxy.log")"
+      px_ready=0
+    fi
+  fi
+  if [ "$px_ready" -eq 1 ]; then
+    # move the TUN netdev to the client side (the moved device is down: bring it up)
+    ip -n "$NSM" link set slp0 netns "$NS" &&
+      nsx ip link set slp0 up &&
+      nsx ip addr add 198.18.0.5/32 dev slp0 &&
+      nsx ip -6 addr add 2001:2::5/128 dev slp0 nodad &&
+      nsx ip route add 198.19.0.0/16 dev slp0 src 198.18.0.5 &&
+      nsx ip -6 route add 2001:2:0:1::/64 dev slp0 src 2001:2::5 ||
+      { fail "proxy: moving slp0 into $NS"; px_ready=0; }
+  fi
+  if [ "$px_ready" -eq 1 ]; then
+    # wait (bounded) for the listeners and for the veth to carry both families
+    for i in $(seq 1 50); do
+      n=$(nss ss -Hlnt '( sport = :8000 or sport = :7007 )' 2>/dev/null | wc -l)
+      u=$(nss ss -Hlnu 'sport = :7777' 2>/dev/null | wc -l)
+      [ "$n" -ge 2 ] && [ "$u" -ge 2 ] && break
+      sleep 0.1
+    done
+    nsm timeout 5 ping -4 -c 1 -W 2 198.19.0.2 >/dev/null 2>&1
+    nsm timeout 5 ping -6 -c 1 -W 2 2001:2:0:1::2 >/dev/null 2>&1
+    say "proxy: client $NS -> TUN slp0 -> sluice-tun --proxy (pid $PXPID) in $NSM -> veth -> servers in $NSS"
+
+    px_get() { # px_get URL LABEL [curl args]: the 5 MB file, size and SHA-256 checked
+      local url="$1" label="$2" stat size sum
+      shift 2
+      if ! stat=$(nsx timeout 30 curl -sS --max-time 25 --noproxy '*' "$@" -o "$WORK/px.bin" \
+        -w '%{size_download} %{time_total}' "$url" 2>&1); then
+        fail "$label: curl: $stat"
+        return 1
+      fi
+      size=$(stat -c %s "$WORK/px.bin")
+      sum=$(sha256sum "$WORK/px.bin" | cut -d' ' -f1)
+      rm -f "$WORK/px.bin"
+      if [ "$size" = 5242880 ] && [ "$sum" = "$PXSUM" ]; then
+        ok "$label: $size bytes in ${stat#* }s, SHA-256 ${sum:0:16}... matches"
+      else
+        fail "$label: got $size bytes, SHA-256 $sum (expected 5242880, $PXSUM)"
+      fi
+    }
+    px_get http://198.19.0.2:8000/blob.bin "proxy: curl http://198.19.0.2:8000/blob.bin (python http.server behind sluice)"
+    px_get 'http://[2001:2:0:1::2]:8000/blob.bin' "proxy: curl -6 http://[2001:2:0:1::2]:8000/blob.bin" -6
+
+    for dst in 198.19.0.2 '[2001:2:0:1::2]'; do
+      got=$(echo "proxied $msg" | nsx timeout 10 socat -t 2 - "UDP:$dst:7777" 2>&1)
+      if [ "$got" = "proxied $msg" ]; then
+        ok "proxy: UDP round trip to socat echo $dst:7777 -> \"$got\""
+      else
+        fail "proxy: UDP round trip $dst:7777: got '$got'"
+      fi
+    done
+
+    # 1 MiB both ways through a TCP echo; nc -N half-closes: the FIN must reach the
+    # server (shutdown(SHUT_WR)) and the server's FIN must come back (sl_stream_shutdown)
+    if nsx timeout 20 nc -N -w 10 198.19.0.2 7007 <"$WORK/post.bin" >"$WORK/pxecho.bin" 2>"$WORK/nc.err" &&
+      cmp -s "$WORK/post.bin" "$WORK/pxecho.bin"; then
+      ok "proxy: nc 1 MiB through socat TCP echo 198.19.0.2:7007, half-close both ways: identical"
+    else
+      fail "proxy: nc TCP echo: $(stat -c %s "$WORK/pxecho.bin" 2>/dev/null) bytes back, $(cat "$WORK/nc.err")"
+    fi
+
+    # nothing listens on 8001 in the server namespace: the kernel's refusal becomes an RST
+    # (after sluice's handshake; when it comes at once curl reports "couldn't connect")
+    if out=$(nsx timeout 10 curl -sS --max-time 5 --noproxy '*' http://198.19.0.2:8001/ 2>&1); then
+      fail "proxy: port 8001 should fail, got: $out"
+    elif echo "$out" | grep -qiE "reset|refused|couldn't connect"; then
+      ok "proxy: closed port 198.19.0.2:8001: the server's refusal reaches the client as RST"
+    else
+      fail "proxy: port 8001: $out"
+    fi
+
+    # --services http: port 80 is answered by sluice itself, not forwarded
+    if page=$(nsx timeout 10 curl -sS --max-time 5 --noproxy '*' http://198.19.0.2/ 2>&1) &&
+      echo "$page" | grep -q "Hello from sluice"; then
+      ok "proxy: --services http keeps port 80 local (\"Hello from sluice\")"
+    else
+      fail "proxy: port 80 with --services http: $page"
+    fi
+  fi
+  stop_pid "$PXPID"
+  PXPID=""
+  for p in $SRV_PIDS; do stop_pid "$p"; done
+  SRV_PIDS=""
+  ip netns del "$NSM" 2>/dev/null || true
+  ip netns del "$NSS" 2>/dev/null || true
+fi
+
 # ---- sluice-tun's own view --------------------------------------------------------
 stop_pid "$PID"
 PID=""
@@ -313,7 +474,7 @@ else
   say "sluice-tun's counters (a few; --stats prints all):"
   for f in "$WORK"/sluice-tun.log "$WORK"/sluice-tun-*.log; do
     [ -f "$f" ] || continue
-    grep -E '^  (tcp_conn_accepted|icmp_echo_replied|udp_rx|tcp_retransmit|tcp_fast_retransmit|ip_tx) ' "$f" |
+    grep -E '^  (tcp_conn_accepted|icmp_echo_replied|udp_rx|tcp_retransmit|tcp_fast_retransmit|ip_tx|proxy_streams_total|proxy_bytes_down) ' "$f" |
       awk -v n="$(basename "$f" .log)" '{printf "  %-18s %-20s %s\n", n, $1, $2}'
   done
 fi
