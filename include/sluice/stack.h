@@ -388,6 +388,19 @@ void *sl_stream_user(const sl_stack *s, sl_stream h);
 /* Nagle's algorithm (RFC 1122 §4.2.3.4), on by default. */
 sl_error sl_stream_set_nodelay(sl_stack *s, sl_stream h, bool nodelay);
 
+/* Keep-alive for this stream (RFC 1122 §4.2.3.6), with the timings of
+ * cfg.tcp_keepalive_*; an idle time of 0 in the config means 2 hours.
+ * Errors: SL_ERR_STALE. */
+sl_error sl_stream_set_keepalive(sl_stack *s, sl_stream h, bool on);
+
+/* Buffer sizes for this stream (1 KiB .. 1 GiB each; 0 keeps the current
+ * one).  A buffer can change only while it holds no data (rings are
+ * allocated on first use).  A larger receive buffer than the config's is
+ * advertised only as far as the window scale negotiated in the handshake
+ * allows.  Errors: SL_ERR_INVAL, SL_ERR_STATE (a buffer holds data),
+ * SL_ERR_STALE. */
+sl_error sl_stream_set_buffers(sl_stack *s, sl_stream h, uint32_t rcvbuf, uint32_t sndbuf);
+
 /* A specific listener: SYNs to this endpoint (addr.family 0 = any address)
  * are accepted ahead of the filter; new streams come as SL_EV_STREAM_NEW
  * with `user` as their user pointer.  Errors: SL_ERR_INVAL, SL_ERR_LIMIT

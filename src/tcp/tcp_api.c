@@ -321,6 +321,39 @@ sl_error sl_stream_set_nodelay(sl_stack *s, sl_stream h, bool nodelay)
     return SL_OK;
 }
 
+sl_error sl_stream_set_keepalive(sl_stack *s, sl_stream h, bool on)
+{
+    sl_ctx *c = sl_ctx_of(s);
+    sl_tcb *t = lookup(c, h);
+    if (t == NULL)
+        return SL_ERR_STALE;
+    if (on)
+        t->flags |= TF_KEEPALIVE;
+    else
+        t->flags &= ~(uint32_t)TF_KEEPALIVE;
+    if (sl_tcb_flight(t) == 0 && (t->flags & TF_PERSIST) == 0)
+        sl_tcp_timer_idle(c, t);
+    return SL_OK;
+}
+
+sl_error sl_stream_set_buffers(sl_stack *s, sl_stream h, uint32_t rcvbuf, uint32_t sndbuf)
+{
+    sl_tcb *t = lookup(sl_ctx_of(s), h);
+    if (t == NULL)
+        return SL_ERR_STALE;
+    if ((rcvbuf != 0 && (rcvbuf < 1024 || rcvbuf > (1u << 30))) ||
+        (sndbuf != 0 && (sndbuf < 1024 || sndbuf > (1u << 30))))
+        return SL_ERR_INVAL;
+    if ((rcvbuf != 0 && (t->rcv.buf != NULL || t->ooo.n > 0)) ||
+        (sndbuf != 0 && t->snd.buf != NULL))
+        return SL_ERR_STATE;
+    if (rcvbuf != 0)
+        t->rcv.cap = rcvbuf;
+    if (sndbuf != 0)
+        t->snd.cap = sndbuf;
+    return SL_OK;
+}
+
 static sl_listener **listeners(sl_ctx *c)
 {
     return (sl_listener **)(void *)&c->tcp_listeners;

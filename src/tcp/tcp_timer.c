@@ -13,6 +13,14 @@ static sl_tcb *tcb_of_timer(sl_timer *tm)
     return (sl_tcb *)(void *)((uint8_t *)tm - offsetof(sl_tcb, timer));
 }
 
+/* Idle time before keep-alive probes; a stream that turned keep-alive on
+ * with the config's left at 0 uses RFC 1122's default of 2 hours. */
+static sl_time keepalive_idle(const sl_ctx *c)
+{
+    return c->cfg.tcp_keepalive_idle != 0 ? c->cfg.tcp_keepalive_idle
+                                          : (sl_time)2 * 3600 * 1000000;
+}
+
 void sl_tcp_rexmt_restart(sl_ctx *c, sl_tcb *t)
 {
     t->rexmt_at = c->now + t->rto;
@@ -23,7 +31,7 @@ void sl_tcp_timer_idle(sl_ctx *c, sl_tcb *t)
 {
     t->flags &= ~(uint32_t)TF_PERSIST;
     if ((t->flags & TF_KEEPALIVE) != 0 && t->state == SL_TCP_ESTABLISHED)
-        t->rexmt_at = t->last_rx + c->cfg.tcp_keepalive_idle;
+        t->rexmt_at = t->last_rx + keepalive_idle(c);
     else if (t->state != SL_TCP_TIME_WAIT && t->state != SL_TCP_FIN_WAIT_2)
         t->rexmt_at = SL_TIME_NEVER;
     sl_tcb_arm(c, t);
@@ -125,7 +133,7 @@ void sl_tcp_timer_fire(sl_ctx *c, sl_tcb *t)
         return;
     }
     if ((t->flags & TF_KEEPALIVE) != 0 && t->state == SL_TCP_ESTABLISHED) {
-        if (c->now < t->last_rx + c->cfg.tcp_keepalive_idle) {
+        if (c->now < t->last_rx + keepalive_idle(c)) {
             sl_tcp_timer_idle(c, t);
             return;
         }

@@ -1820,6 +1820,50 @@ START_TEST(keepalive_off_by_default)
 }
 END_TEST
 
+/* Per-stream options: keep-alive turned on for one stream (the config's
+ * idle time 0 means RFC 1122's 2 hours), and buffer sizes. */
+START_TEST(stream_keepalive_option)
+{
+    env e;
+    env_init(&e, 4);
+    env_start(&e);
+    est_default(&e);
+    ck_assert_int_eq(sl_stream_set_keepalive(e.s, e.h, true), SL_OK);
+    sl_time t0 = e.now;
+    at(&e, t0 + 2 * 3600 * SEC - SEC);
+    ck_assert_uint_eq(nout(&e), 0);
+    at(&e, t0 + 2 * 3600 * SEC + TICK);
+    tu_seg k = one(&e);
+    chk(&k, SL_TCP_ACK, e.iss, e.pseq, 0); /* SND.UNA - 1 */
+    ck_assert_int_eq(sl_stream_set_keepalive(e.s, e.h, false), SL_OK);
+    sl_stream bad = {0, 0};
+    ck_assert_int_eq(sl_stream_set_keepalive(e.s, bad, true), SL_ERR_STALE);
+    env_fini(&e);
+}
+END_TEST
+
+START_TEST(stream_buffer_option)
+{
+    env e;
+    env_init(&e, 4);
+    env_start(&e);
+    est_default(&e);
+    ck_assert_int_eq(sl_stream_set_buffers(e.s, e.h, 100, 0), SL_ERR_INVAL);
+    ck_assert_int_eq(sl_stream_set_buffers(e.s, e.h, 0, (1u << 30) + 1), SL_ERR_INVAL);
+    ck_assert_int_eq(sl_stream_set_buffers(e.s, e.h, 8192, 4096), SL_OK);
+    sl_stream_info i;
+    ck_assert_int_eq(sl_stream_info_get(e.s, e.h, &i), SL_OK);
+    ck_assert_uint_eq(i.send_space, 4096);
+    /* Only 4096 bytes fit now; then the send buffer holds data. */
+    static uint8_t big[10000];
+    ck_assert_int_eq(sl_stream_write(e.s, e.h, big, sizeof big), 4096);
+    ck_assert_int_eq(sl_stream_set_buffers(e.s, e.h, 0, 8192), SL_ERR_STATE);
+    sl_stream bad = {0, 0};
+    ck_assert_int_eq(sl_stream_set_buffers(e.s, bad, 0, 8192), SL_ERR_STALE);
+    env_fini(&e);
+}
+END_TEST
+
 /* ====================================================================== */
 /* PAWS and timestamps                                                    */
 /* ====================================================================== */
@@ -2518,6 +2562,8 @@ static Suite *tcp_state_suite(void)
     tcase_add_test(tc, zero_window_probe_accepted);
     tcase_add_test(tc, keepalive);
     tcase_add_test(tc, keepalive_off_by_default);
+    tcase_add_test(tc, stream_keepalive_option);
+    tcase_add_test(tc, stream_buffer_option);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("paws");
