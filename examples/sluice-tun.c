@@ -97,10 +97,11 @@ typedef struct conn {
 typedef struct impair {
     unsigned loss_pct, reorder_pct;       /* input: kernel -> sluice (like netem) */
     unsigned tx_loss_pct, tx_reorder_pct; /* output: sluice -> kernel             */
+    unsigned dup_pct, tx_dup_pct;         /* duplicate PCT% (input / output)      */
     uint64_t rng;
     uint8_t *held; /* tx packet held back to be sent after the next */
     size_t held_len;
-    uint64_t rx_lost, tx_lost, rx_reordered, tx_reordered;
+    uint64_t rx_lost, tx_lost, rx_reordered, tx_reordered, rx_duplicated, tx_duplicated;
 } impair;
 
 struct pconn;
@@ -221,6 +222,10 @@ static void tx_send(void *ctx, uint8_t *buf, size_t len)
         return;
     }
     dev_write(a, buf, len);
+    if (im->tx_dup_pct > 0 && rnd_pct(im) < im->tx_dup_pct) {
+        dev_write(a, buf, len); /* the network duplicated it */
+        im->tx_duplicated++;
+    }
     if (im->held_len > 0) {
         dev_write(a, im->held, im->held_len);
         im->held_len = 0;
@@ -1317,6 +1322,8 @@ static void usage(FILE *f)
           "  --reorder PCT       testing: swap PCT% of the packets read with the next\n"
           "  --tx-loss PCT       testing: drop PCT% of the packets sluice sends\n"
           "  --tx-reorder PCT    testing: send PCT% of sluice's packets after the next\n"
+          "  --dup PCT           testing: feed PCT% of the packets read twice\n"
+          "  --tx-dup PCT        testing: write PCT% of sluice's packets twice\n"
           "  --proxy             forward every other TCP stream and UDP flow to its real\n"
           "                      destination through kernel sockets (tun2socks style);\n"
           "                      services named by --services still answer on their ports\n"
@@ -1426,6 +1433,8 @@ static void print_stats(const app *a)
         {"app_udp_echo_dropped", a->udp_echo_dropped},
         {"impair_rx_lost", a->imp.rx_lost},     {"impair_tx_lost", a->imp.tx_lost},
         {"impair_rx_reordered", a->imp.rx_reordered},
+        {"impair_rx_duplicated", a->imp.rx_duplicated},
+        {"impair_tx_duplicated", a->imp.tx_duplicated},
         {"impair_tx_reordered", a->imp.tx_reordered},
         {"pcap_packets", sl_pcap_count(a->pcap)},
         {"proxy_streams_total", a->px_tcp_total},
@@ -1475,6 +1484,10 @@ static void input_batch(app *a, sl_pkt *pkts, int n)
         if (a->pcap != NULL)
             sl_pcap_write(a->pcap, pkts[i].buf, pkts[i].len, a->now);
         sl_input(a->s, pkts[i].buf, pkts[i].len, a->now);
+        if (im->dup_pct > 0 && rnd_pct(im) < im->dup_pct) {
+            sl_input(a->s, pkts[i].buf, pkts[i].len, a->now); /* duplicated */
+            im->rx_duplicated++;
+        }
     }
 }
 
@@ -1482,12 +1495,13 @@ int main(int argc, char **argv)
 {
     const char *dev = "sl0", *pcap_path = NULL;
     unsigned long mtu = 1500, max_seconds = 0, loss = 0, reorder = 0, tx_loss = 0, tx_reorder = 0;
+    unsigned long dup = 0, tx_dup = 0;
     unsigned services = SVC_ALL;
     bool stats = false, services_given = false, proxy = false;
     const char *upstream = NULL;
     unsigned long max_conns = 1024;
     enum { O_DEV = 256, O_MTU, O_SERVICES, O_PCAP, O_STATS, O_MAXSEC, O_LOSS, O_REORDER, O_TX_LOSS,
-           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS };
+           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS, O_DUP, O_TX_DUP };
     static const struct option opts[] = {
         {"dev", required_argument, NULL, O_DEV},
         {"mtu", required_argument, NULL, O_MTU},
@@ -1499,6 +1513,8 @@ int main(int argc, char **argv)
         {"reorder", required_argument, NULL, O_REORDER},
         {"tx-loss", required_argument, NULL, O_TX_LOSS},
         {"tx-reorder", required_argument, NULL, O_TX_REORDER},
+        {"dup", required_argument, NULL, O_DUP},
+        {"tx-dup", required_argument, NULL, O_TX_DUP},
         {"proxy", no_argument, NULL, O_PROXY},
         {"upstream", required_argument, NULL, O_UPSTREAM},
         {"max-conns", required_argument, NULL, O_MAX_CONNS},
@@ -1542,13 +1558,17 @@ int main(int argc, char **argv)
         case O_LOSS:
         case O_REORDER:
         case O_TX_LOSS:
-        case O_TX_REORDER: {
-            unsigned long *dst = o == O_LOSS      ? &loss
-                                 : o == O_REORDER ? &reorder
-                                 : o == O_TX_LOSS ? &tx_loss
-                                                  : &tx_reorder;
+        case O_TX_REORDER:
+        case O_DUP:
+        case O_TX_DUP: {
+            unsigned long *dst = o == O_LOSS         ? &loss
+                                 : o == O_REORDER    ? &reorder
+                                 : o == O_TX_LOSS    ? &tx_loss
+                                 : o == O_TX_REORDER ? &tx_reorder
+                                 : o == O_DUP        ? &dup
+                                                     : &tx_dup;
             if (!parse_uint(optarg, 0, 99, dst)) {
-                fprintf(stderr, "sluice-tun: --[tx-]loss/--[tx-]reorder: 0..99\n");
+                fprintf(stderr, "sluice-tun: --[tx-]loss/--[tx-]reorder/--[tx-]dup: 0..99\n");
                 return 2;
             }
             break;
@@ -1606,6 +1626,8 @@ int main(int argc, char **argv)
     a->imp.reorder_pct = (unsigned)reorder;
     a->imp.tx_loss_pct = (unsigned)tx_loss;
     a->imp.tx_reorder_pct = (unsigned)tx_reorder;
+    a->imp.dup_pct = (unsigned)dup;
+    a->imp.tx_dup_pct = (unsigned)tx_dup;
     a->imp.rng = 0x9e3779b97f4a7c15ull;
     a->imp.held = malloc(PKT_CAP);
     sl_pkt pkts[BATCH];

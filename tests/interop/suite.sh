@@ -308,7 +308,7 @@ route_sl1() {
   nsx ip -6 route add 2001:2:0:1::/64 dev sl1
 }
 HOW=""
-if start_tun sl1 impaired --tx-loss 5 --tx-reorder 25; then
+if start_tun sl1 impaired --tx-loss 5 --tx-reorder 25 --tx-dup 1; then
   PID1=$TUNPID
   route_sl1
   if nsx tc qdisc add dev sl1 root netem loss 5% delay 5ms reorder 25% duplicate 1% 2>"$WORK/tc.err"; then
@@ -318,10 +318,10 @@ if start_tun sl1 impaired --tx-loss 5 --tx-reorder 25; then
     stop_pid "$PID1"
     PID1=""
     wait_gone sl1
-    if start_tun sl1 impaired --loss 5 --reorder 25 --tx-loss 5 --tx-reorder 25; then
+    if start_tun sl1 impaired --loss 5 --reorder 25 --dup 1 --tx-loss 5 --tx-reorder 25 --tx-dup 1; then
       PID1=$TUNPID
       route_sl1
-      HOW="sluice-tun --loss 5 --reorder 25 (kernel -> sluice) --tx-loss 5 --tx-reorder 25 (sluice -> kernel)"
+      HOW="sluice-tun --loss 5 --reorder 25 --dup 1 (kernel -> sluice) --tx-loss 5 --tx-reorder 25 --tx-dup 1 (sluice -> kernel)"
     fi
   fi
 fi
@@ -396,7 +396,11 @@ part_end
 # makes tshark ten times slower and adds nothing to the TCP checks.
 TS_OPTS=(-o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE -o ip.check_checksum:TRUE
   -o tcp.analyze_sequence_numbers:TRUE -o tcp.relative_sequence_numbers:TRUE
-  -o tcp.desegment_tcp_streams:FALSE --disable-protocol http,chargen,echo,discard)
+  -o tcp.desegment_tcp_streams:FALSE
+  # One flag per protocol: tshark 4.0 ignores a comma list here, and its HTTP
+  # heuristics then flag random POST bodies as malformed.
+  --disable-protocol http --disable-protocol chargen --disable-protocol echo
+  --disable-protocol discard)
 # One pass per capture: every packet's direction, stream, flags, window and
 # the analysis flags (an FT_NONE field prints 1 when present).
 dump() {
