@@ -80,6 +80,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "fuzz_common.h"
+#include "fuzz_alloc.h"
 
 #include "sluice/alloc.h"
 #include "sluice/stack.h"
@@ -90,8 +91,6 @@
 #define NSLOT 4u
 #define NH 16u
 #define NCAND 16u
-#define HDR 16u
-#define MAGIC UINT64_C(0x5a1c3f00d5eed0c5)
 #define TIME_CAP ((sl_time)1 << 40)
 #define MAXPAY 4000u
 
@@ -99,53 +98,6 @@
 static inline bool sl_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static inline bool sl_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 
-/* ---------------------------------------------------------------------- */
-/* Counting allocator                                                     */
-/* ---------------------------------------------------------------------- */
-
-typedef struct cnt_alloc {
-    size_t live, blocks;
-    uint64_t allocs;
-} cnt_alloc;
-
-static void *ca_alloc(void *ctx, size_t size)
-{
-    cnt_alloc *a = ctx;
-    FZ_CHECK(size > 0);
-    if (size > SIZE_MAX - HDR)
-        return NULL;
-    uint8_t *p = NULL;
-    if (posix_memalign((void **)&p, 16, size + HDR) != 0)
-        return NULL;
-    uint64_t hdr[2] = {(uint64_t)size, MAGIC ^ (uint64_t)size};
-    memcpy(p, hdr, sizeof hdr);
-    memset(p + HDR, 0xcd, size);
-    a->live += size;
-    a->blocks++;
-    a->allocs++;
-    return p + HDR;
-}
-
-static void ca_free(void *ctx, void *ptr, size_t size)
-{
-    cnt_alloc *a = ctx;
-    FZ_CHECK(ptr != NULL);
-    uint8_t *p = (uint8_t *)ptr - HDR;
-    uint64_t hdr[2];
-    memcpy(hdr, p, sizeof hdr);
-    if (hdr[1] != (MAGIC ^ hdr[0]))
-        fz_fail(__FILE__, __LINE__, "free of a block not allocated (or freed twice)");
-    if (hdr[0] != (uint64_t)size) {
-        fprintf(stderr, "alloc size %llu, free size %zu\n", (unsigned long long)hdr[0], size);
-        fz_fail(__FILE__, __LINE__, "free size differs from alloc size");
-    }
-    hdr[1] = 0;
-    memcpy(p, hdr, sizeof hdr);
-    FZ_CHECK(a->live >= size && a->blocks > 0);
-    a->live -= size;
-    a->blocks--;
-    free(p);
-}
 
 /* ---------------------------------------------------------------------- */
 /* State                                                                  */
@@ -1194,10 +1146,11 @@ static void run(const uint8_t *data, size_t size)
     FZ_CHECK(f != NULL);
     setup_cfg(f, &f->cfg, data[0], data[1], data[2]);
     f->now = 1000000;
+    f->al = fz_alloc_heap();
     sl_allocator a = {ca_alloc, ca_free, &f->al};
     unsigned memsel = (data[2] >> 5) & 3u;
     if (memsel == 1 || memsel == 2) {
-        cnt_alloc probe = {0, 0, 0};
+        cnt_alloc probe = fz_alloc_heap();
         sl_allocator pa = {ca_alloc, ca_free, &probe};
         sl_error e2;
         sl_stack *t = sl_stack_new(&f->cfg, &pa, &e2);
