@@ -6,8 +6,15 @@
  * counters and the states (sl_stream_info_get and the tcp_trace hook).
  *
  * Test cases: passive, active, data, unacceptable, close, retransmit,
- * window, paws, cookies, icmp, wrap, handles, and "regressions" (tests
- * that fail on purpose: they pin a bug described in the test's comment).
+ * window, paws, cookies, icmp, wrap, handles, and "regressions" (each pins
+ * a bug, now fixed, described in the test's comment).
+ *
+ * TCP is tested through its behaviour, not file by file: this suite covers
+ * src/tcp/tcp_in.c, tcp_out.c (segments, Nagle, SWS, ACKs, resets),
+ * tcp_timer.c (RTO, persist, keep-alive, delayed ACK, TIME-WAIT),
+ * tcp_cc.c, tcp_sack.c, tcp_conn.c and tcp_api.c; test_tcp_sim.c drives
+ * the same files under loss; ring.c, ooo.c and seq.c have their own
+ * suites.
  */
 #include <check.h>
 #include <stdio.h>
