@@ -136,6 +136,10 @@ typedef struct sl_config {
     bool any_ip;
     const sl_prefix *local_prefixes;
     size_t n_local_prefixes;
+    /* allow_loopback (default false): treat 127.0.0.0/8 and ::1 like any
+     * other address instead of dropping them as martians (RFC 1122
+     * §3.2.1.3).  For replaying captures taken on a loopback interface. */
+    bool allow_loopback;
 
     uint16_t mtu;               /* 1500; 576..65535 (IPv6 needs >= 1280) */
     uint8_t ttl;                /* 64: TTL / hop limit of packets sent   */

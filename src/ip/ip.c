@@ -36,6 +36,19 @@ bool sl_ip_is_martian_src(uint8_t family, const uint8_t *src)
     return all_zero(src, 16) || memcmp(src, loop6, 16) == 0;
 }
 
+static bool is_loopback(uint8_t family, const uint8_t *a)
+{
+    static const uint8_t loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return family == 4 ? a[0] == 127 : memcmp(a, loop6, 16) == 0;
+}
+
+bool sl_ip_is_martian_cfg(const sl_ctx *c, uint8_t family, const uint8_t *a)
+{
+    if (c->cfg.allow_loopback && is_loopback(family, a))
+        return false;
+    return sl_ip_is_martian_src(family, a);
+}
+
 static bool prefix_match(const sl_prefix *p, uint8_t family, const uint8_t *a)
 {
     if (p->addr.family != family)
@@ -55,7 +68,7 @@ bool sl_ip_is_local(const sl_ctx *c, uint8_t family, const uint8_t *dst)
 {
     /* Never multicast, broadcast, unspecified or loopback: none of them
      * may be the source of an answer (RFC 1122 §3.2.1.3, RFC 4291). */
-    if (sl_ip_is_martian_src(family, dst))
+    if (sl_ip_is_martian_cfg(c, family, dst))
         return false;
     if (c->cfg.any_ip)
         return true;

@@ -26,6 +26,8 @@ bool sl_ip_is_multicast(uint8_t family, const uint8_t *a);
 /* A source nobody may send from: unspecified, multicast, broadcast,
  * loopback (RFC 1122 §3.2.1.3; RFC 4291 §2.5.2-3). */
 bool sl_ip_is_martian_src(uint8_t family, const uint8_t *src);
+/* The same, except that loopback addresses pass with cfg.allow_loopback. */
+bool sl_ip_is_martian_cfg(const sl_ctx *c, uint8_t family, const uint8_t *a);
 
 /* Allocate a queued-packet buffer for an IP packet carrying `l4len` bytes
  * of protocol `proto` from src to dst, write the IP header and set *l4 to

@@ -220,7 +220,7 @@ static sl_error input4(sl_stack *s, const uint8_t *pkt, size_t len)
     sl_error e = sl_ipv4_parse(pkt, len, flags, &h);
     if (e != SL_OK)
         return drop_parse(c, e);
-    if (sl_ip_is_martian_src(4, h.src)) {
+    if (sl_ip_is_martian_cfg(c, 4, h.src)) {
         sl_count(c, SL_CNT_IP_DROP_MARTIAN);
         return SL_OK;
     }
@@ -320,7 +320,7 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
     sl_error e = sl_ipv6_parse(pkt, len, &h);
     if (e != SL_OK)
         return drop_parse(c, e);
-    if (sl_ip_is_martian_src(6, h.src)) {
+    if (sl_ip_is_martian_cfg(c, 6, h.src)) {
         sl_count(c, SL_CNT_IP_DROP_MARTIAN);
         return SL_OK;
     }
