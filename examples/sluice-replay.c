@@ -118,6 +118,7 @@ typedef struct flow {
     uint64_t packets;
     bool syn, synack, play;
     uint32_t init_isn, rec_iss;
+    uint32_t syn_len; /* text carried by the initiator's SYN */
     uint8_t *rbuf; /* recorded responder stream (TCP), holes as zeros */
     uint64_t rlen, rcap;
     bool rtrunc;
@@ -594,6 +595,7 @@ static int32_t classify(rp *r, pkt *k, const l4view *v)
             }
             f->syn = true;
             f->init_isn = v->seq;
+            f->syn_len = (uint32_t)v->payload_len;
         } else if (fi < 0) {
             /* First seen mid-flow (or a SYN-ACK without its SYN): the
              * sender of a SYN-ACK is the responder; otherwise the sender
@@ -611,7 +613,7 @@ static int32_t classify(rp *r, pkt *k, const l4view *v)
     k->from_init = ep_cmp(f->ia, f->ip_, s, v->sport) == 0;
     if (v->proto == 6 && !k->from_init) {
         if ((v->flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK) && f->syn &&
-            v->ack == f->init_isn + 1u) {
+            (v->ack == f->init_isn + 1u || v->ack == f->init_isn + 1u + f->syn_len)) {
             if (!f->synack)
                 f->rec_iss = v->seq;
             f->synack = true;

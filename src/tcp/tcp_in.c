@@ -118,6 +118,8 @@ static void established(sl_ctx *c, sl_tcb *t)
     if ((t->flags & TF_PASSIVE) != 0) {
         sl_count(c, SL_CNT_TCP_CONN_ACCEPTED);
         sl_tcb_notify(c, t, SL_EV_STREAM_NEW);
+        if (t->rcv.len > 0) /* text that came with the SYN */
+            sl_tcb_notify(c, t, SL_EV_READABLE);
         if (t->snd.len > 0 || sl_ring_space(&t->snd) > 0)
             sl_tcb_notify(c, t, SL_EV_WRITABLE);
     } else {
@@ -284,6 +286,19 @@ static void syn_to_nobody(sl_ctx *c, const seg_ctx *sc)
     t->snd_wl1 = sc->h.seq;
     t->snd_wl2 = 0;
     sl_tcb_set_state(c, t, SL_TCP_SYN_RECEIVED);
+    /* §3.10.7.2: "any other control or text should be queued for
+     * processing later".  Text is kept at once (up to the receive buffer)
+     * and acknowledged by the SYN-ACK; the user reads it once the
+     * connection is established.  A FIN in a SYN waits for its own
+     * retransmission. */
+    if (sc->h.payload_len > 0) {
+        int nomem = 0;
+        size_t n = sl_ring_write(&t->rcv, &c->mem, sc->h.payload, sc->h.payload_len, &nomem);
+        t->rcv_nxt += (uint32_t)n;
+        t->rcv_adv = t->rcv_nxt;
+        if (nomem)
+            sl_count(c, SL_CNT_MEM_FAIL);
+    }
     sl_tcb_want_output(c, t); /* SYN-ACK */
 }
 

@@ -556,6 +556,26 @@ START_TEST(martian_sources)
 }
 END_TEST
 
+/* cfg.allow_loopback (captures taken on lo): loopback sources and
+ * destinations work like any other; everything else stays martian. */
+START_TEST(loopback_allowed)
+{
+    sl_config cfg;
+    cfg_default(&cfg);
+    cfg.allow_loopback = true;
+    start(&cfg);
+    ping_check("127.0.0.1", "127.0.0.2", 7, 1, 16, T0);
+    ping_check("::1", "::1", 7, 2, 16, T0);
+    ck_assert_uint_eq(cnt(SL_CNT_IP_DROP_MARTIAN), 0);
+    sl_addr s = A("0.0.0.0"), d = A("127.0.0.1");
+    uint8_t pkt[300];
+    size_t l = su_icmp_echo(pkt, sizeof pkt, &s, &d, 1, 1, "abc", 3);
+    ck_assert_int_eq(in(pkt, l, T0), SL_OK);
+    ck_assert_uint_eq(cnt(SL_CNT_IP_DROP_MARTIAN), 1);
+    expect_silence(T0);
+}
+END_TEST
+
 static sl_verdict refuse_all(void *ctx, const sl_flow_info *fi)
 {
     (void)ctx;
@@ -1729,6 +1749,7 @@ static Suite *suite(void)
     tcase_add_test(tc, echo_disabled);
     tcase_add_test(tc, local_prefixes);
     tcase_add_test(tc, martian_sources);
+    tcase_add_test(tc, loopback_allowed);
     tcase_add_test(tc, multicast_destinations);
     suite_add_tcase(s, tc);
 

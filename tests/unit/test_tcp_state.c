@@ -510,6 +510,44 @@ START_TEST(passive_open)
 }
 END_TEST
 
+/* RFC 9293 §3.10.7.2: text in a SYN is kept, acknowledged by the SYN-ACK
+ * and readable (READABLE after STREAM_NEW) once established. */
+START_TEST(syn_with_data)
+{
+    env e;
+    env_init(&e, _i == 0 ? 4 : 6);
+    env_start(&e);
+    static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    e.pseq = e.irs;
+    tu_seg syn = pseg(&e, SL_TCP_SYN, e.irs, 0, req, sizeof req - 1);
+    syn.o = syn_opts(1460, 7, true, false);
+    inject(&e, &syn);
+    poll_now(&e);
+    ck_assert_uint_eq(nout(&e), 1);
+    tu_seg sa = out(&e, 0);
+    clear(&e);
+    chk(&sa, SL_TCP_SYN | SL_TCP_ACK, sa.seq, e.irs + 1 + (uint32_t)(sizeof req - 1), 0);
+    ev_none(&e);
+    e.iss = sa.seq;
+    e.pseq = e.irs + 1 + (uint32_t)(sizeof req - 1);
+    e.pack = e.iss + 1;
+    psend(&e, SL_TCP_ACK, NULL, 0);
+    sl_event ev = ev_expect(&e, SL_EV_STREAM_NEW);
+    e.h = ev.stream;
+    ev = ev_expect(&e, SL_EV_READABLE);
+    ck_assert_uint_eq(ev.stream.idx, e.h.idx);
+    uint8_t buf[64];
+    long n = sl_stream_read(e.s, e.h, buf, sizeof buf);
+    ck_assert_int_eq(n, (long)(sizeof req - 1));
+    ck_assert_mem_eq(buf, req, sizeof req - 1);
+    /* A retransmission of the SYN's text is a duplicate: ACK, no data. */
+    tu_seg dup = pseg(&e, SL_TCP_ACK, e.irs + 1, e.pack, req, sizeof req - 1);
+    inject(&e, &dup);
+    ck_assert_int_eq(sl_stream_read(e.s, e.h, buf, sizeof buf), SL_ERR_AGAIN);
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(passive_open_no_options)
 {
     env e;
@@ -2505,6 +2543,7 @@ static Suite *tcp_state_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, passive_open, 0, 2);
     tcase_add_loop_test(tc, passive_open_no_options, 0, 2);
+    tcase_add_loop_test(tc, syn_with_data, 0, 2);
     tcase_add_test(tc, syn_mss_clamped);
     tcase_add_test(tc, syn_wscale_clamped);
     tcase_add_loop_test(tc, filter_refuse, 0, 2);
