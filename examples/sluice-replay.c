@@ -54,7 +54,11 @@
 #endif
 
 #define SNAP_MAX 262144u
-#define RSTREAM_MAX (256u << 20) /* responder bytes kept per flow */
+#define RSTREAM_MAX (256u << 20) /* responder bytes kept per flow       */
+#define RSTREAM_HOLE (16u << 20) /* a responder segment further ahead
+                                    than this is not laid out             */
+#define RSTREAM_TOTAL ((uint64_t)1 << 31) /* all flows together          */
+#define FRAG_OPEN 256u           /* datagrams in reassembly at once       */
 #define TAG_FLOW 2               /* user pointers: services use SVC_TAG */
 #define STEP_GUARD 1000000u
 
@@ -167,6 +171,7 @@ typedef struct rp {
     fgroup *fg;
     size_t nfg, capfg;
     uint64_t t0; /* stack time 0 is capture time t0 - 1 s */
+    uint64_t rtotal; /* bytes allocated for responder streams */
     /* stack */
     sl_stack *s;
     svc svc;
@@ -176,7 +181,7 @@ typedef struct rp {
     uint8_t scratch[SNAP_MAX];
     /* counters of the tool itself */
     uint64_t frames, non_ip, truncated, ip_pkts, fed, rewritten, resp_actions, skipped,
-        unmapped, input_errors, csum_fixed, tx_pkts, tx_bytes, frag_groups, frag_incomplete, ts_back;
+        unmapped, input_errors, csum_fixed, resp_truncated, tx_pkts, tx_bytes, frag_groups, frag_incomplete, ts_back;
 } rp;
 
 static void *xrealloc(void *p, size_t n)
@@ -384,14 +389,26 @@ static bool parse_l4(uint8_t family, uint8_t proto, const uint8_t *src, const ui
 
 /* Fragment groups: found by linear search from the newest (captures are
  * replayed in memory; a group lives only as long as its datagram). */
+static void frag_release(fgroup *g)
+{
+    free(g->buf);
+    free(g->have);
+    g->buf = g->have = NULL;
+    g->done = true;
+}
+
 static int32_t frag_group(rp *r, const ipview *v)
 {
-    size_t lim = r->nfg > 256 ? r->nfg - 256 : 0;
+    size_t lim = r->nfg > FRAG_OPEN ? r->nfg - FRAG_OPEN : 0;
     for (size_t i = r->nfg; i-- > lim;) {
         fgroup *g = &r->fg[i];
         if (!g->done && g->family == v->family && g->proto == v->proto && g->id == v->id &&
             memcmp(g->src, v->src, 16) == 0 && memcmp(g->dst, v->dst, 16) == 0)
             return (int32_t)i;
+    }
+    if (r->nfg >= FRAG_OPEN && !r->fg[r->nfg - FRAG_OPEN].done) {
+        r->frag_incomplete++; /* pushed out: memory stays bounded */
+        frag_release(&r->fg[r->nfg - FRAG_OPEN]);
     }
     GROW(r->fg, r->nfg, r->capfg);
     fgroup *g = &r->fg[r->nfg];
@@ -545,12 +562,13 @@ static int32_t flow_newest(rp *r, int32_t i)
 }
 
 /* Responder TCP bytes [rel, rel+n) of flow f. */
-static void rstream_put(flow *f, uint64_t rel, const uint8_t *p, size_t n)
+static void rstream_put(rp *r, flow *f, uint64_t rel, const uint8_t *p, size_t n)
 {
     if (n == 0)
         return;
-    if (rel >= RSTREAM_MAX) {
+    if (rel >= RSTREAM_MAX || rel > f->rlen + RSTREAM_HOLE) {
         f->rtrunc = true;
+        r->resp_truncated++;
         return;
     }
     if (rel + n > RSTREAM_MAX) {
@@ -561,6 +579,12 @@ static void rstream_put(flow *f, uint64_t rel, const uint8_t *p, size_t n)
         uint64_t cap = f->rcap != 0 ? f->rcap : 4096;
         while (cap < rel + n)
             cap *= 2;
+        if (r->rtotal + (cap - f->rcap) > RSTREAM_TOTAL) {
+            f->rtrunc = true;
+            r->resp_truncated++;
+            return;
+        }
+        r->rtotal += cap - f->rcap;
         f->rbuf = xrealloc(f->rbuf, (size_t)cap);
         memset(f->rbuf + f->rcap, 0, (size_t)(cap - f->rcap));
         f->rcap = cap;
@@ -622,7 +646,7 @@ static int32_t classify(rp *r, pkt *k, const l4view *v)
             uint32_t start = v->seq + ((v->flags & SL_TCP_SYN) != 0 ? 1u : 0u);
             uint32_t rel32 = start - (f->rec_iss + 1u);
             if (rel32 < (1u << 31)) {
-                rstream_put(f, rel32, v->payload, v->payload_len);
+                rstream_put(r, f, rel32, v->payload, v->payload_len);
                 uint64_t end = (uint64_t)rel32 + v->payload_len;
                 k->rel_end = end;
             }
@@ -704,21 +728,23 @@ static int load(rp *r)
             if (!frag_add(&r->fg[g], &v))
                 continue;
             fgroup *fg = &r->fg[g];
-            fg->done = true;
-            if (!parse_l4(v.family, v.proto, v.src, v.dst, fg->buf, fg->total, &l4))
-                continue;
-            fg->flow = classify(r, k, &l4);
-            fg->from_init = k->from_init;
-            k->flow = fg->flow;
+            if (parse_l4(v.family, v.proto, v.src, v.dst, fg->buf, fg->total, &l4)) {
+                fg->flow = classify(r, k, &l4);
+                fg->from_init = k->from_init;
+                k->flow = fg->flow;
+            }
+            frag_release(fg);
             continue;
         }
         if (!parse_l4(v.family, v.proto, v.src, v.dst, v.l4, v.l4_len, &l4))
             continue;
         k->flow = classify(r, k, &l4);
     }
-    for (size_t i = 0; i < r->nfg; i++)
+    for (size_t i = 0; i < r->nfg; i++) {
         if (!r->fg[i].done)
             r->frag_incomplete++;
+        frag_release(&r->fg[i]);
+    }
     return 0;
 }
 
@@ -1382,6 +1408,7 @@ static void report(rp *r, FILE *o)
         {"checksums_fixed", r->csum_fixed},
         {"fragment_groups", r->frag_groups},
         {"fragment_groups_incomplete", r->frag_incomplete},
+        {"responder_segments_dropped", r->resp_truncated},
         {"tx_packets", r->tx_pkts},
         {"tx_bytes", r->tx_bytes},
     };
@@ -1721,10 +1748,6 @@ int main(int argc, char **argv)
         free(r->fl[i].rts.v);
         free(r->fl[i].sts.t);
         free(r->fl[i].sts.v);
-    }
-    for (size_t i = 0; i < r->nfg; i++) {
-        free(r->fg[i].buf);
-        free(r->fg[i].have);
     }
     free(r->pk);
     free(r->fl);
