@@ -27,7 +27,7 @@ static uint32_t key_hash(const sl_flowtab *t, const sl_flow_key *k)
 
 static size_t bucket_bytes(const sl_flowtab *t)
 {
-    return ((size_t)t->mask + 1u) * sizeof t->buckets[0];
+    return ((size_t)t->mask + 1u) * sizeof(sl_flow_node *);
 }
 
 sl_error sl_flowtab_init(sl_flowtab *t, sl_mem *m, uint32_t max_flows, const uint8_t key[16])
@@ -38,9 +38,9 @@ sl_error sl_flowtab_init(sl_flowtab *t, sl_mem *m, uint32_t max_flows, const uin
     uint32_t n = MIN_BUCKETS;
     while (n < max_flows)
         n <<= 1;
-    if ((uint64_t)n * sizeof t->buckets[0] > SIZE_MAX) /* 32-bit hosts */
+    if ((uint64_t)n * sizeof(sl_flow_node *) > SIZE_MAX) /* 32-bit hosts */
         return SL_ERR_NOMEM;
-    t->buckets = sl_mem_alloc(m, (size_t)n * sizeof t->buckets[0]);
+    t->buckets = sl_mem_alloc(m, (size_t)n * sizeof(sl_flow_node *));
     if (t->buckets == NULL)
         return SL_ERR_NOMEM;
     for (uint32_t i = 0; i < n; i++) /* all-zero bytes need not be NULL */

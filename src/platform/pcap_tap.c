@@ -10,6 +10,7 @@
 #include "sluice/platform.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ sl_pcap_tap *sl_pcap_open(const char *path)
     put32(h + 20, LINKTYPE_RAW);
     if (fwrite(h, sizeof h, 1, tap->f) != 1) {
         int e = errno;
-        fclose(tap->f);
+        (void)fclose(tap->f);
         free(tap);
         errno = e;
         return NULL;
@@ -80,7 +81,11 @@ int sl_pcap_write(sl_pcap_tap *tap, const uint8_t *pkt, size_t len, sl_time t)
     put32(r + 4, (uint32_t)(t % 1000000u));
     put32(r + 8, (uint32_t)cap);
     put32(r + 12, (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
-    if (fwrite(r, sizeof r, 1, tap->f) != 1 || (cap > 0 && fwrite(pkt, cap, 1, tap->f) != 1)) {
+    bool ok = fwrite(r, sizeof r, 1, tap->f) == 1;
+    /* cppcheck-suppress knownConditionTrueFalse ; cap is len (<= 65535), 0 for an empty packet */
+    if (ok && cap != 0)
+        ok = fwrite(pkt, 1, cap, tap->f) == cap;
+    if (!ok) {
         tap->err = errno != 0 ? errno : EIO;
         return -tap->err;
     }

@@ -29,6 +29,7 @@ static void copy_name(char *dst, const char *src)
         if (n >= IFNAMSIZ)
             n = IFNAMSIZ - 1;
         memcpy(dst, src, n);
+        dst[n] = '\0';
     }
 }
 

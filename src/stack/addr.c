@@ -109,7 +109,7 @@ done:
         for (int k = 0; k < tail; k++)
             full[8 - tail + k] = w[gap + k];
     }
-    for (int k = 0; k < 8; k++) {
+    for (size_t k = 0; k < 8; k++) {
         out[2 * k] = (uint8_t)(full[k] >> 8);
         out[2 * k + 1] = (uint8_t)full[k];
     }
@@ -139,15 +139,15 @@ char *sl_addr_format(const sl_addr *a, char *buf, size_t cap)
     if (cap == 0)
         return buf;
     if (a->family == 4) {
-        snprintf(buf, cap, "%u.%u.%u.%u", a->b[0], a->b[1], a->b[2], a->b[3]);
+        (void)snprintf(buf, cap, "%u.%u.%u.%u", a->b[0], a->b[1], a->b[2], a->b[3]);
         return buf;
     }
     if (a->family != 6) {
-        snprintf(buf, cap, "?");
+        (void)snprintf(buf, cap, "?");
         return buf;
     }
     uint16_t w[8];
-    for (int k = 0; k < 8; k++)
+    for (size_t k = 0; k < 8; k++)
         w[k] = (uint16_t)(a->b[2 * k] << 8 | a->b[2 * k + 1]);
     /* RFC 5952 §4.2: compress the longest run (>= 2) of zero groups, the
      * first one on a tie. */

@@ -18,8 +18,8 @@ struct sl_stack {
     uint8_t *reasm_buf;   /* SL_REASM_OUT_MAX bytes                      */
 };
 
-#define S_MS 1000u
-#define S_SEC 1000000u
+#define S_MS ((sl_time)1000u)
+#define S_SEC ((sl_time)1000000u)
 
 void sl_config_init(sl_config *cfg)
 {
