@@ -1,5 +1,8 @@
 # Run one libFuzzer target for CTest (cmake -P).  Inputs: FUZZER, MODULE,
-# SRC_DIR (fuzz/), WORK_DIR (scratch, in the build tree), SECONDS, DICT.
+# SRC_DIR (fuzz/), WORK_DIR (scratch, in the build tree), SECONDS, DICT,
+# EXTRA_SEEDS (optional: a directory whose <MODULE>/ subdirectory, if there
+# is one, is read as one more corpus: the seeds pcap_seeds.py made from
+# pcaps/).
 # Any crash, leak, timeout or sanitizer report makes the fuzzer exit
 # non-zero, and this script then fails.
 
@@ -43,6 +46,14 @@ if(IS_DIRECTORY ${seed_dir})
     file(COPY ${seeds} DESTINATION ${WORK_DIR}/corpus)
   endif()
   set(seed_args ${seed_dir})
+endif()
+#    Also read-only: the seeds made at build time from every packet of
+#    pcaps/ (EXTRA_SEEDS/<module>, from pcap_seeds.py), if there are any.
+if(EXTRA_SEEDS AND IS_DIRECTORY ${EXTRA_SEEDS}/${MODULE})
+  file(GLOB extra LIST_DIRECTORIES false ${EXTRA_SEEDS}/${MODULE}/*)
+  list(LENGTH extra nextra)
+  message(STATUS "also reading ${nextra} seed(s) from ${EXTRA_SEEDS}/${MODULE}")
+  list(APPEND seed_args ${EXTRA_SEEDS}/${MODULE})
 endif()
 message(STATUS "fuzzing fuzz_${MODULE} for ${SECONDS} s")
 execute_process(

@@ -4,27 +4,36 @@
 Seeds come from two places:
   * realistic packets built with scapy (options, extension headers, ICMP
     errors quoting packets, fragments, ...);
-  * the IP packets of the project's pcaps: ../pcaps/ if present, else
-    ../../shared/pcaps-real/ (link headers stripped: Ethernet 14 bytes + 4
-    per 802.1Q/802.1ad tag, Linux cooked 16, raw IP 0).
+  * the IP packets of the project's captures: every *.pcap / *.pcapng
+    under ../pcaps/ (recursively: edge/, recorded/, ...) if present, else
+    ../../shared/pcaps-real/.  Classic pcap (both byte orders, micro- and
+    nanosecond) and pcapng are read without scapy by pcapread.py
+    (read_capture, strip_link: see there for the link types handled).
+    Only up to MAX_PER_MODULE seeds per module are kept here; every pcap
+    packet becomes a seed at build time instead (pcap_seeds.py, which
+    shares pcapread.ip_seeds with add_ip() below).
 
 Each fuzz target reads one or more control bytes before the packet (see the
 comment at the top of fuzz_<module>.c); seeds carry the prefixes that reach
 the deep code (e.g. "fix the checksum up, then verify").
 
-Run:  /usr/bin/python3 fuzz/seed_corpus.py      (rewrites fuzz/corpus/)
+Run:  /usr/bin/python3 fuzz/seed_corpus.py            (rewrites fuzz/corpus/)
+      /usr/bin/python3 fuzz/seed_corpus.py --dry-run  (counts only, writes nothing)
 """
 import hashlib
 import os
 import random
 import shutil
-import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 MAX_PER_MODULE = 190
-MAX_SEED_LEN = 1600
+
+# The capture readers are plain Python (shared with seed_stack.py and the
+# build-time pcap_seeds.py, which must not need scapy).
+from pcapread import (  # noqa: E402
+    MAX_SEED_LEN, capture_files, ip_seeds, pcap_dir, read_capture, strip_link,
+)
 
 os.environ.setdefault("SCAPY_USE_LIBPCAP", "no")
 import logging  # noqa: E402
@@ -52,130 +61,34 @@ def add(module, ctl, payload):
 
 # ---------------------------------------------------------------- pcaps --
 
-def pcap_dir():
-    for d in (os.path.join(ROOT, "pcaps"), os.path.join(ROOT, "..", "shared", "pcaps-real")):
-        if os.path.isdir(d) and any(f.endswith(".pcap") for f in os.listdir(d)):
-            return d
-    return None
-
-
-def read_pcap(path):
-    """Yield (linktype, frame bytes) from a classic pcap file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        e = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        e = ">"
-    else:
-        print(f"skip {path}: not a classic pcap", file=sys.stderr)
-        return
-    linktype = struct.unpack(e + "I", data[20:24])[0] & 0x0FFFFFFF
-    off = 24
-    while off + 16 <= len(data):
-        incl = struct.unpack(e + "I", data[off + 8:off + 12])[0]
-        off += 16
-        yield linktype, data[off:off + incl]
-        off += incl
-
-
-def strip_link(linktype, frame):
-    """The IP packet in a frame, or None."""
-    if linktype == 1:  # Ethernet
-        off, etype = 12, None
-        while off + 2 <= len(frame):
-            etype = struct.unpack(">H", frame[off:off + 2])[0]
-            if etype in (0x8100, 0x88A8, 0x9100):
-                off += 4
-                continue
-            off += 2
-            break
-        if etype not in (0x0800, 0x86DD):
-            return None
-        return frame[off:]
-    if linktype in (101, 12, 14, 228, 229):  # raw IP (incl. the BSD numbers)
-        return frame
-    if linktype == 113:  # Linux cooked
-        if len(frame) < 16 or struct.unpack(">H", frame[14:16])[0] not in (0x0800, 0x86DD):
-            return None
-        return frame[16:]
-    return None
-
-
-def transport(ip):
-    """(family, proto, l4 bytes, src, dst) of an IP packet, or None for a
-    non-first fragment / garbage.  l4 runs to the IP length (or frame end)."""
-    if not ip:
-        return None
-    v = ip[0] >> 4
-    if v == 4 and len(ip) >= 20:
-        ihl = (ip[0] & 15) * 4
-        total = struct.unpack(">H", ip[2:4])[0]
-        fo = struct.unpack(">H", ip[6:8])[0] & 0x1FFF
-        if ihl < 20 or fo != 0 or total < ihl:
-            return None
-        return 4, ip[9], ip[ihl:min(total, len(ip))], ip[12:16], ip[16:20]
-    if v == 6 and len(ip) >= 40:
-        end = min(len(ip), 40 + struct.unpack(">H", ip[4:6])[0])
-        nh, off = ip[6], 40
-        for _ in range(8):
-            if nh not in (0, 43, 44, 60) or off + 8 > end:
-                break
-            if nh == 44:
-                if struct.unpack(">H", ip[off + 2:off + 4])[0] & 0xFFF8:
-                    return None
-                hl = 8
-            else:
-                hl = (ip[off + 1] + 1) * 8
-            nh, off = ip[off], off + hl
-        if nh in (0, 43, 44, 60) or off > end:
-            return None
-        return 6, nh, ip[off:end], ip[8:24], ip[24:40]
-    return None
-
-
-def from_pcaps():
+def from_pcaps(verbose=False):
     d = pcap_dir()
     if d is None:
         print("no pcaps found (pcaps/ or ../shared/pcaps-real/)", file=sys.stderr)
         return
     n = 0
-    for name in sorted(os.listdir(d)):
-        if not name.endswith(".pcap"):
-            continue
-        for lt, frame in read_pcap(os.path.join(d, name)):
-            ip = strip_link(lt, frame)
+    # Only the third-party captures at the top of pcaps/: every packet of
+    # every capture (recorded/, edge/ too) is seeded at build time by
+    # pcap_seeds.py into build/.../fuzz/pcap-seeds/, uncapped.
+    for name in [f for f in capture_files(d) if os.sep not in f]:
+        k = total = 0
+        for lt, frame, order, _ts in read_capture(os.path.join(d, name)):
+            total += 1
+            ip = strip_link(lt, frame, order)
             if not ip:
                 continue
-            n += 1
+            k += 1
             add_ip(ip, both_csum_modes=False)
+        if verbose:
+            print(f"{k:5d} of {total:5d} packets  {name}")
+        n += k
     print(f"{n} IP packets from {d}")
 
 
 def add_ip(ip, both_csum_modes=True):
-    """Seed every module an IP packet reaches."""
-    ip = bytes(ip)
-    if ip and ip[0] >> 4 == 4:
-        add("ipv4", [0x01], ip)           # checksum fixed up, verified
-        if both_csum_modes:
-            add("ipv4", [0x08], ip)       # SL_PARSE_NO_CSUM, in-place emit
-    elif ip and ip[0] >> 4 == 6:
-        add("ipv6", [0x00], ip)
-    t = transport(ip)
-    if t is None:
-        return
-    fam, proto, l4, _src, _dst = t
-    if proto == 6:
-        add("tcp", [0x01 if fam == 4 else 0x02], l4)
-    elif proto == 17:
-        add("udp", [0x01 if fam == 4 else 0x02], l4)
-    elif proto == 1 and fam == 4:
-        add("icmp4", [0x01], l4)
-    elif proto == 58 and fam == 6:
-        add("icmp6", [0x01], l4)
+    """Seed every module an IP packet reaches (pcapread.ip_seeds)."""
+    for module, ctl, payload in ip_seeds(ip, both_csum_modes):
+        add(module, ctl, payload)
 
 
 # -------------------------------------------------------- scapy packets --
@@ -409,7 +322,20 @@ def write():
     print(f"total {total} bytes")
 
 
+def dry_run():
+    """What write() would produce, without touching fuzz/corpus/."""
+    for m, items in corpus.items():
+        uniq = len({hashlib.sha1(d).hexdigest() for d in items})
+        print(f"{m:9s} {min(uniq, MAX_PER_MODULE):4d} seeds (of {uniq} distinct)")
+
+
 def main():
+    import argparse
+    ap = argparse.ArgumentParser(description="Generate the seed corpora under fuzz/corpus/.")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print how many packets of each pcap would be used and the seed "
+                         "counts per module; write nothing")
+    args = ap.parse_args()
     build_checksum()
     build_ipv4()
     build_ipv6()
@@ -417,8 +343,11 @@ def main():
     build_udp()
     build_icmp4()
     build_icmp6()
-    from_pcaps()
-    write()
+    from_pcaps(verbose=args.dry_run)
+    if args.dry_run:
+        dry_run()
+    else:
+        write()
 
 
 if __name__ == "__main__":

@@ -75,8 +75,10 @@ typedef enum sl_error {
     SL_ERR_FRAG_OVERLAP = -210,     /* fragments overlap (RFC 5722)       */
     SL_ERR_FRAG_TOO_BIG = -211,     /* reassembled size over 65535        */
     SL_ERR_FRAG_LIMIT = -212,       /* datagram/byte/fragment limit hit   */
-    SL_ERR_FRAG_INCONSISTENT = -213 /* two last fragments, or data past the
+    SL_ERR_FRAG_INCONSISTENT = -213,/* two last fragments, or data past the
                                        last fragment's end               */
+    SL_ERR_FRAG_CHAIN = -214        /* IPv6 first fragment without the
+                                       whole header chain (RFC 7112)     */
 } sl_error;
 
 /* A static, human-readable description of `e`; never NULL.  Unknown values

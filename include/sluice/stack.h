@@ -475,6 +475,8 @@ typedef enum sl_counter {
     SL_CNT_TCP_TIMEOUT,         /* connections ended: retries exhausted */
     SL_CNT_TCP_OOO_DROP,        /* out-of-order segments not kept       */
     SL_CNT_TCP_DATA_AFTER_CLOSE,/* data after close: RST (RFC 1122)     */
+    SL_CNT_TCP_DROP_LAND,       /* source address and port = destination
+                                   (LAND): dropped, never answered      */
     SL_CNT_MEM_FAIL,            /* allocations refused                  */
     SL_CNT__COUNT
 } sl_counter;

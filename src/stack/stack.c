@@ -191,6 +191,51 @@ static sl_error drop_parse(sl_ctx *c, sl_error e)
     return e;
 }
 
+/* RFC 8200 §4.5, RFC 7112 §5: the first fragment of a datagram must hold
+ * the whole header chain, the upper-layer header included.  h is a
+ * non-atomic fragment at offset 0: the walk starts at the header after
+ * its Fragment header. */
+static bool v6_first_frag_complete(const sl_ipv6_hdr *h)
+{
+    uint8_t nh = h->proto;
+    const uint8_t *p = h->payload;
+    size_t n = h->payload_len;
+    for (unsigned i = 0; i < 16; i++) {
+        size_t hl;
+        switch (nh) {
+        case 0:   /* Hop-by-Hop (misplaced; the reassembled walk rejects it) */
+        case 43:  /* Routing */
+        case 60:  /* Destination Options */
+        case 135: /* Mobility */
+        case 139: /* HIP */
+        case 140: /* Shim6 */
+            if (n < 2)
+                return false;
+            hl = ((size_t)p[1] + 1u) * 8u;
+            break;
+        case 51: /* AH, RFC 4302 §2.2: length in 4-byte units, minus 2 */
+            if (n < 2)
+                return false;
+            hl = ((size_t)p[1] + 2u) * 4u;
+            break;
+        case SL_IPPROTO_TCP:
+            return n >= 20 && n >= (size_t)(p[12] >> 4) * 4u;
+        case SL_IPPROTO_UDP:
+            return n >= 8;
+        case SL_IPPROTO_ICMPV6:
+            return n >= 8;
+        default:
+            return true; /* ESP, No Next Header, unknown: nothing to ask */
+        }
+        if (n < hl)
+            return false;
+        nh = p[0];
+        p += hl;
+        n -= hl;
+    }
+    return true; /* a chain this long is refused after reassembly */
+}
+
 static sl_error reasm_drop(sl_ctx *c, sl_error e)
 {
     if (e == SL_ERR_NOMEM)
@@ -332,6 +377,11 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
         return SL_OK;
     if (h.is_fragment) {
         sl_count(c, SL_CNT_IP_FRAGS_RX);
+        if (h.frag_off == 0 && !v6_first_frag_complete(&h)) {
+            /* Parameter Problem code 3, pointer 0 (RFC 7112 §5). */
+            sl_icmp6_error(c, pkt, len, &h, 4, 3, 0);
+            return reasm_drop(c, SL_ERR_FRAG_CHAIN);
+        }
         size_t out_len = 0;
         e = sl_reasm_input6(&s->reasm, pkt, &h, c->now, s->reasm_buf, SL_REASM_OUT_MAX, &out_len);
         if (e == SL_ERR_AGAIN)
@@ -551,6 +601,7 @@ static const char *const counter_names[SL_CNT__COUNT] = {
     [SL_CNT_TCP_TIMEOUT] = "tcp_timeout",
     [SL_CNT_TCP_OOO_DROP] = "tcp_ooo_drop",
     [SL_CNT_TCP_DATA_AFTER_CLOSE] = "tcp_data_after_close",
+    [SL_CNT_TCP_DROP_LAND] = "tcp_drop_land",
     [SL_CNT_MEM_FAIL] = "mem_fail",
 };
 

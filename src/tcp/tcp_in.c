@@ -425,9 +425,10 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         ack_now(c, t);
         return false;
     }
-    uint32_t max_wnd = 65535u << t->snd_wscale;
-    if (sl_seq_lt(h->ack, t->snd_una - max_wnd)) {
-        /* RFC 5961 §5.2: too old to be real. */
+    if (sl_seq_lt(h->ack, t->snd_una - t->max_snd_wnd)) {
+        /* RFC 5961 §5.2: acceptable only if (SND.UNA - MAX.SND.WND) =<
+         * SEG.ACK =< SND.NXT, MAX.SND.WND the largest window the peer
+         * has offered. */
         challenge_ack(c, t);
         return false;
     }
@@ -618,12 +619,17 @@ static void process_fin(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
 static bool in_synchronised(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
 {
     const sl_tcp_hdr *h = &sc->h;
-    /* PAWS (RFC 7323 §5.3). */
+    /* PAWS (RFC 7323 §5.3).  After 24 idle days TS.Recent is invalid
+     * (§5.5): the segment is accepted and its TSval becomes TS.Recent. */
+    bool ts_stale = false;
     if ((t->flags & TF_TS) != 0 && h->o.has_ts && (h->flags & SL_TCP_RST) == 0 &&
-        sl_seq_lt(h->o.ts_val, t->ts_recent) && c->now - t->ts_recent_at < PAWS_IDLE_US) {
-        sl_count(c, SL_CNT_TCP_DROP_PAWS);
-        ack_now(c, t);
-        return false;
+        sl_seq_lt(h->o.ts_val, t->ts_recent)) {
+        if (c->now - t->ts_recent_at < PAWS_IDLE_US) {
+            sl_count(c, SL_CNT_TCP_DROP_PAWS);
+            ack_now(c, t);
+            return false;
+        }
+        ts_stale = true;
     }
     /* A new SYN in TIME-WAIT may reopen (RFC 9293 §3.10.7.4, RFC 6191):
      * its sequence number is above what we had, or its timestamp newer. */
@@ -718,7 +724,7 @@ static bool in_synchronised(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
     /* Timestamp update (RFC 7323 §4.3): the segment covers RCV.NXT... use
      * "last ACK sent" = rcv_adv's base; RCV.NXT is a close stand-in. */
     if ((t->flags & TF_TS) != 0 && h->o.has_ts && sl_seq_le(h->seq, t->rcv_nxt) &&
-        sl_seq_ge(h->o.ts_val, t->ts_recent)) {
+        (sl_seq_ge(h->o.ts_val, t->ts_recent) || ts_stale)) {
         t->ts_recent = h->o.ts_val;
         t->ts_recent_at = c->now;
     }
@@ -761,6 +767,13 @@ sl_error sl_tcp_input(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
     if (e != SL_OK)
         return e;
     sl_count(c, SL_CNT_TCP_RX);
+    /* LAND: a segment from our own address and port to itself can only be
+     * forged (the stack never talks to itself through the device); an
+     * answer would come straight back.  Dropped, as FreeBSD does. */
+    if (sc.h.sport == sc.h.dport && memcmp(src, dst, sl_ip_alen(family)) == 0) {
+        sl_count(c, SL_CNT_TCP_DROP_LAND);
+        return SL_OK;
+    }
     sc.seglen = (uint32_t)sc.h.payload_len + ((sc.h.flags & SL_TCP_SYN) != 0 ? 1u : 0u) +
                 ((sc.h.flags & SL_TCP_FIN) != 0 ? 1u : 0u);
 

@@ -57,6 +57,7 @@ static const err_entry errs[] = {
     {SL_ERR_FRAG_TOO_BIG, "ERR_FRAG_TOO_BIG", "reassembled datagram over 65535 bytes"},
     {SL_ERR_FRAG_LIMIT, "ERR_FRAG_LIMIT", "reassembly limit reached"},
     {SL_ERR_FRAG_INCONSISTENT, "ERR_FRAG_INCONSISTENT", "fragments disagree on the datagram end"},
+    {SL_ERR_FRAG_CHAIN, "ERR_FRAG_CHAIN", "IPv6 first fragment without the whole header chain"},
 };
 
 static const err_entry *find(int e)
