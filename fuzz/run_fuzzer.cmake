@@ -19,7 +19,12 @@ file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR}/corpus ${WORK_DIR}/artifacts)
 
 # 1. Replay every saved regression input once.
-set(reg_dir ${SRC_DIR}/regressions/${MODULE})
+# SEED_MODULE (optional): whose corpus, regressions and pcap seeds to use
+# (the focused fuzz_stack_* builds use fuzz_stack's).
+if(NOT SEED_MODULE)
+  set(SEED_MODULE ${MODULE})
+endif()
+set(reg_dir ${SRC_DIR}/regressions/${SEED_MODULE})
 if(IS_DIRECTORY ${reg_dir})
   file(GLOB regs LIST_DIRECTORIES false ${reg_dir}/*)
   list(FILTER regs EXCLUDE REGEX "(/\\.[^/]*|\\.md|\\.txt)$")
@@ -38,7 +43,7 @@ endif()
 
 # 2. Fuzz from a scratch copy of the committed corpus; new inputs go to the
 #    scratch copy only, the source corpus is read-only here.
-set(seed_dir ${SRC_DIR}/corpus/${MODULE})
+set(seed_dir ${SRC_DIR}/corpus/${SEED_MODULE})
 set(seed_args "")
 if(IS_DIRECTORY ${seed_dir})
   file(GLOB seeds LIST_DIRECTORIES false ${seed_dir}/*)
@@ -49,11 +54,11 @@ if(IS_DIRECTORY ${seed_dir})
 endif()
 #    Also read-only: the seeds made at build time from every packet of
 #    pcaps/ (EXTRA_SEEDS/<module>, from pcap_seeds.py), if there are any.
-if(EXTRA_SEEDS AND IS_DIRECTORY ${EXTRA_SEEDS}/${MODULE})
-  file(GLOB extra LIST_DIRECTORIES false ${EXTRA_SEEDS}/${MODULE}/*)
+if(EXTRA_SEEDS AND IS_DIRECTORY ${EXTRA_SEEDS}/${SEED_MODULE})
+  file(GLOB extra LIST_DIRECTORIES false ${EXTRA_SEEDS}/${SEED_MODULE}/*)
   list(LENGTH extra nextra)
-  message(STATUS "also reading ${nextra} seed(s) from ${EXTRA_SEEDS}/${MODULE}")
-  list(APPEND seed_args ${EXTRA_SEEDS}/${MODULE})
+  message(STATUS "also reading ${nextra} seed(s) from ${EXTRA_SEEDS}/${SEED_MODULE}")
+  list(APPEND seed_args ${EXTRA_SEEDS}/${SEED_MODULE})
 endif()
 message(STATUS "fuzzing fuzz_${MODULE} for ${SECONDS} s")
 execute_process(
