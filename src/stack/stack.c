@@ -221,8 +221,7 @@ static bool v6_first_frag_complete(const sl_ipv6_hdr *h)
         case SL_IPPROTO_TCP:
             return n >= 20 && n >= (size_t)(p[12] >> 4) * 4u;
         case SL_IPPROTO_UDP:
-            return n >= 8;
-        case SL_IPPROTO_ICMPV6:
+        case SL_IPPROTO_ICMPV6: /* type, code, checksum and 4 more bytes */
             return n >= 8;
         default:
             return true; /* ESP, No Next Header, unknown: nothing to ask */
