@@ -105,9 +105,30 @@ def stack_scripts(packets):
     return scripts
 
 
+def fixture_packets(path):
+    """The IP packets of a fixture file (tests/fixtures/gen_fixtures.py:
+    NAME <TAB> EXPECT <TAB> HEX <TAB> KEYS per line, '#' comments)."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) >= 3:
+                try:
+                    out.append(bytes.fromhex(cols[2]))
+                except ValueError:
+                    pass
+    return out
+
+
 def main(argv):
+    fixtures = None
+    if len(argv) == 5 and argv[3] == "--fixtures":
+        fixtures = argv[4]
+        argv = argv[:3]
     if len(argv) != 3:
-        print("usage: pcap_seeds.py OUTDIR PCAPS_DIR", file=sys.stderr)
+        print("usage: pcap_seeds.py OUTDIR PCAPS_DIR [--fixtures FILE]", file=sys.stderr)
         return 2
     out_dir, pcaps = argv[1], argv[2]
     t0 = time.monotonic()
@@ -135,6 +156,19 @@ def main(argv):
         for s in stack_scripts(packets):
             seeds["stack"].setdefault(hashlib.sha1(s).hexdigest()[:16], s)
 
+    nfix = 0
+    if fixtures is not None:
+        # The scapy-made fixtures too (valid and malformed alike): parser
+        # seeds, and one stack script feeding them all in order.
+        fx = fixture_packets(fixtures)
+        nfix = len(fx)
+        for ip in fx:
+            for module, ctl, payload in ip_seeds(ip, both_csum_modes=False):
+                data = (ctl + payload)[:MAX_SEED_LEN]
+                seeds[module].setdefault(hashlib.sha1(data).hexdigest()[:16], data)
+        for s in stack_scripts([(ip, None) for ip in fx]):
+            seeds["stack"].setdefault(hashlib.sha1(s).hexdigest()[:16], s)
+
     for m in MODULES:
         d = os.path.join(out_dir, m)
         shutil.rmtree(d, ignore_errors=True)
@@ -147,7 +181,7 @@ def main(argv):
         print(f"pcap_seeds: {m:6s} {len(sizes):5d} seeds, {sum(sizes):8d} bytes, "
               f"largest {max(sizes, default=0)}")
     print(f"pcap_seeds: {npkt} IP packets of {nframes} frames in {ncap} captures under "
-          f"{pcaps} ({ncut} parser seeds cut to {MAX_SEED_LEN} bytes) -> {out_dir} "
+          f"{pcaps} ({ncut} parser seeds cut to {MAX_SEED_LEN} bytes), {nfix} fixtures -> {out_dir} "
           f"in {time.monotonic() - t0:.2f} s")
     return 0
 
