@@ -3,7 +3,8 @@
  *
  * sl_mem sits between the stack and the injected allocator: it refuses
  * requests that would take in_use past the limit, zeroes what it hands
- * out, and counts successes, refusals and the high-water mark.
+ * out (except sl_mem_alloc_raw), and counts successes, refusals and the
+ * high-water mark.
  */
 #include "mem.h"
 
@@ -17,7 +18,7 @@ void sl_mem_init(sl_mem *m, const sl_allocator *a, size_t limit)
     m->limit = limit;
 }
 
-void *sl_mem_alloc(sl_mem *m, size_t size)
+void *sl_mem_alloc_raw(sl_mem *m, size_t size)
 {
     if (size == 0)
         return NULL;
@@ -31,11 +32,18 @@ void *sl_mem_alloc(sl_mem *m, size_t size)
         m->fails++;
         return NULL;
     }
-    memset(p, 0, size);
     m->in_use += size;
     if (m->in_use > m->peak)
         m->peak = m->in_use;
     m->allocs++;
+    return p;
+}
+
+void *sl_mem_alloc(sl_mem *m, size_t size)
+{
+    void *p = sl_mem_alloc_raw(m, size);
+    if (p != NULL)
+        memset(p, 0, size);
     return p;
 }
 

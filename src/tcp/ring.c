@@ -52,7 +52,7 @@ static int ensure_storage(sl_ring *r, sl_mem *m, int *nomem)
 {
     if (r->buf != NULL)
         return 1;
-    r->buf = sl_mem_alloc(m, r->cap);
+    r->buf = sl_mem_alloc_raw(m, r->cap); /* only written bytes are read */
     if (r->buf == NULL) {
         if (nomem != NULL)
             *nomem = 1;
