@@ -548,7 +548,12 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
             sl_ring_extend(&t->rcv, next - t->rcv_nxt);
             t->rcv_nxt = next;
         }
-        if (n < len || filled || t->ooo.n > 0 || (t->flags & TF_DELACK) != 0) {
+        /* The window we advertised has no room for another segment of
+         * this size: the sender is stopped until it hears from us, and
+         * delaying the ACK would only stall it (one 64 KiB segment per
+         * delayed-ACK timeout with a 64 KiB window). */
+        bool wnd_full = sl_seq_lt(t->rcv_adv, t->rcv_nxt + (uint32_t)len);
+        if (n < len || filled || t->ooo.n > 0 || wnd_full || (t->flags & TF_DELACK) != 0) {
             ack_now(c, t); /* RFC 5681 §4.2: at least every second segment */
         } else {
             t->flags |= TF_DELACK;

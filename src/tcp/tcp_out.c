@@ -62,6 +62,7 @@ static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size
     if ((flags & SL_TCP_SYN) != 0) {
         /* RFC 7323 §2.2: the window of a SYN is never scaled. */
         h.window = (uint16_t)(win > 65535u ? 65535u : win);
+        win = h.window; /* what the peer is told, not what we could take */
         h.o.has_mss = true;
         h.o.mss = sl_tcp_our_mss(c, k->family);
         bool offer = (flags & SL_TCP_ACK) == 0; /* SYN: offer everything */
@@ -73,6 +74,7 @@ static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size
         h.o.has_ts = offer || (t->flags & TF_TS) != 0;
     } else {
         h.window = (uint16_t)(win >> t->rcv_wscale);
+        win = (uint32_t)h.window << t->rcv_wscale; /* the scaled value sent */
         if ((t->flags & TF_SACK) != 0 && t->ooo.n > 0) {
             uint32_t l[SL_TCP_MAX_SACK], r[SL_TCP_MAX_SACK];
             size_t max = (t->flags & TF_TS) != 0 ? 3u : 4u;
