@@ -1053,6 +1053,13 @@ int main(int argc, char **argv)
     cfg.secret = secret;
     cfg.secret_len = sizeof secret;
     cfg.mtu = (uint16_t)mtu;
+    /* Buffers of at least 16 segments: with the default 64 KiB and a
+     * 64 KiB MTU a stream holds a single segment, and the kernel delays
+     * its ACK of a lone segment (about 40 ms each: docs/perf.md). */
+    if (cfg.tcp_sndbuf < 16u * mtu) {
+        cfg.tcp_sndbuf = (uint32_t)(16u * mtu);
+        cfg.tcp_rcvbuf = (uint32_t)(16u * mtu);
+    }
     cfg.tx.get_buffer = tx_get_buffer;
     cfg.tx.send = tx_send;
     cfg.tx.ctx = a;
