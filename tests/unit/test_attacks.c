@@ -51,334 +51,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack_util.h"
-#include "tcp_util.h"
-#include "unit_util.h"
-
-#define SEC ((sl_time)1000000u)
-#define MS ((sl_time)1000u)
-#define T0 ((sl_time)10 * SEC)
-/* Timers fire up to one wheel tick (1.024 ms) late, never early. */
-#define TICK ((sl_time)1024u)
+#include "tcp_env.h"
 
 /* ====================================================================== */
 /* Fixture: one stack, one peer (the test)                                */
 /* ====================================================================== */
 
-typedef struct env {
-    su_cap *cap;
-    sl_config cfg;
-    sl_stack *s;
-    su_alloc al;
-    sl_time now;
-    int fam;
-    sl_endpoint peer;      /* the test's endpoint                       */
-    sl_endpoint local;     /* the stack's endpoint                      */
-    uint32_t irs;          /* the peer's ISN                            */
-    uint32_t pseq;         /* the peer's next sequence number           */
-    uint32_t iss;          /* the stack's ISN                           */
-    uint32_t pack;         /* what the peer acknowledges                */
-    uint16_t pwin;         /* window field the peer sends               */
-    bool ts;               /* the peer sends timestamps                 */
-    uint32_t tsval, tsecr; /* the peer's clock; last TSval seen         */
-    sl_stream h;
-    uint8_t last[2048]; /* payload of the last segment one() returned */
-} env;
-
-static void env_init(env *e, int fam)
+/* tcp_env.h's env, with every stack on the counting allocator (each test
+ * ends with zero bytes live) and every packet handed to it ending right
+ * before a guard page. */
+static void env_init_guarded(env *e, int fam)
 {
-    memset(e, 0, sizeof *e);
-    e->cap = su_cap_new((size_t)4 << 20, 4096);
-    su_config(&e->cfg, e->cap);
-    e->now = T0;
-    e->fam = fam;
-    e->peer = su_ep(fam == 4 ? "198.18.7.2" : "2001:2::7:2", 40000);
-    e->local = su_ep(fam == 4 ? "198.19.0.80" : "2001:2::80", 80);
-    e->irs = 0x10000000u;
-    e->pwin = 65535;
-    e->tsval = 1000;
+    env_init(e, fam);
+    e->counting = true;
+    e->guard = true;
 }
 
-/* The stack, on the counting allocator. */
-static void env_start(env *e)
+/* env_init_guarded and env_start, for a test that keeps the defaults. */
+static void env_open(env *e, int fam)
 {
-    sl_allocator m = su_alloc_make(&e->al);
-    sl_error err = SL_OK;
-    e->s = sl_stack_new(&e->cfg, &m, &err);
-    ck_assert_msg(e->s != NULL, "sl_stack_new: %s", sl_error_name(err));
+    env_init_guarded(e, fam);
+    env_start(e);
 }
 
-/* Free the stack: every byte must come back, with the right sizes. */
-static void env_fini(env *e)
+/* env_open with one connection established (est_default); returns the
+ * memory in use then, which env_close expects back. */
+static size_t env_open_est(env *e, int fam)
 {
-    sl_stack_free(e->s);
-    e->s = NULL;
-    ck_assert_uint_eq(e->al.live, 0);
-    ck_assert_uint_eq(e->al.bad_free, 0);
-    su_cap_free(e->cap);
+    env_open(e, fam);
+    est_default(e);
+    return mem_in_use(e);
 }
 
-static void poll_now(env *e)
+/* The attack left no memory behind (in use as at mem0); env_fini. */
+static void env_close(env *e, size_t mem0)
 {
-    (void)sl_poll(e->s, e->now);
-}
-
-static void at(env *e, sl_time t)
-{
-    e->now = t;
-    poll_now(e);
-}
-
-/* Hand the stack a packet that ends right before a guard page. */
-static sl_error in(env *e, const uint8_t *p, size_t n)
-{
-    return sl_input(e->s, n == 0 ? p : at_guard(p, n), n, e->now);
-}
-
-static size_t nout(const env *e)
-{
-    return e->cap->n;
-}
-
-static void clear(env *e)
-{
-    su_cap_clear(e->cap);
-}
-
-static uint64_t cnt(env *e, sl_counter c)
-{
-    return sl_stats_get(e->s, c);
-}
-
-static size_t mem_in_use(env *e)
-{
-    sl_mem_stats m;
-    sl_stats_mem(e->s, &m);
-    return m.in_use;
-}
-
-/* Poll; nothing at all may come out. */
-static void none(env *e)
-{
-    poll_now(e);
-    if (nout(e) != 0) {
-        size_t len = 0;
-        const uint8_t *p = su_cap_pkt(e->cap, 0, &len);
-        su_ip_pkt ip;
-        sl_error r = su_parse_ip(p, len, &ip);
-        ck_abort_msg("expected silence, got %zu packet(s), first %zu bytes, proto %u (%s)", nout(e),
-                     len, r == SL_OK ? ip.proto : 0u, sl_error_name(r));
-    }
-}
-
-/* ---- the peer's segments ------------------------------------------- */
-
-static tu_seg pseg(env *e, uint8_t flags, uint32_t seq, uint32_t ack, const void *data, size_t len)
-{
-    tu_seg s =
-        tu_seg_make(&e->peer, &e->local, seq, (flags & SL_TCP_ACK) != 0 ? ack : 0, flags, e->pwin);
-    if (e->ts) {
-        s.o.has_ts = true;
-        s.o.ts_val = e->tsval;
-        s.o.ts_ecr = e->tsecr;
-    }
-    s.payload = (const uint8_t *)data;
-    s.len = len;
-    return s;
-}
-
-static sl_error inject_raw(env *e, const tu_seg *s)
-{
-    static uint8_t pkt[70000];
-    size_t len = tu_build(pkt, sizeof pkt, s);
-    ck_assert_uint_gt(len, 0);
-    return in(e, pkt, len);
-}
-
-static void inject(env *e, const tu_seg *s)
-{
-    ck_assert_int_eq(inject_raw(e, s), SL_OK);
-}
-
-/* The peer sends at pseq (ACK of pack when flags has ACK) and advances. */
-static void psend(env *e, uint8_t flags, const void *data, size_t len)
-{
-    tu_seg s = pseg(e, flags, e->pseq, e->pack, data, len);
-    inject(e, &s);
-    e->pseq += (uint32_t)len + ((flags & SL_TCP_SYN) != 0 ? 1u : 0u) +
-               ((flags & SL_TCP_FIN) != 0 ? 1u : 0u);
-    e->tsval++;
-}
-
-/* A pure ACK of `ack` from the peer. */
-static void pack_to(env *e, uint32_t ack)
-{
-    tu_seg s = pseg(e, SL_TCP_ACK, e->pseq, ack, NULL, 0);
-    inject(e, &s);
-    e->tsval++;
-}
-
-/* ---- the stack's segments ------------------------------------------ */
-
-/* Segment i of the capture, from the stack's endpoint to the peer. */
-static tu_seg out(env *e, size_t i)
-{
-    size_t len = 0;
-    const uint8_t *p = su_cap_pkt(e->cap, i, &len);
-    ck_assert_ptr_nonnull(p);
-    tu_seg s;
-    sl_error r = tu_parse(p, len, &s);
-    ck_assert_msg(r == SL_OK, "packet %zu is not a TCP segment: %s", i, sl_error_name(r));
-    ck_assert(su_ep_eq(&s.src, &e->local));
-    ck_assert(su_ep_eq(&s.dst, &e->peer));
-    if (s.o.has_ts)
-        e->tsecr = s.o.ts_val;
-    return s;
-}
-
-static void chk(const tu_seg *s, uint8_t flags, uint32_t seq, uint32_t ack, size_t len)
-{
-    char a[16], b[16];
-    ck_assert_msg(s->flags == flags, "flags %s, expected %s", tu_flags_str(s->flags, a),
-                  tu_flags_str(flags, b));
-    ck_assert_msg(s->seq == seq, "seq %u, expected %u (diff %d)", s->seq, seq,
-                  (int)(int32_t)(s->seq - seq));
-    if ((flags & SL_TCP_ACK) != 0)
-        ck_assert_msg(s->ack == ack, "ack %u, expected %u (diff %d)", s->ack, ack,
-                      (int)(int32_t)(s->ack - ack));
-    ck_assert_uint_eq(s->len, len);
-}
-
-/* Poll; exactly one segment must come out; returns it (capture cleared). */
-static tu_seg one(env *e)
-{
-    poll_now(e);
-    ck_assert_msg(nout(e) == 1, "expected one segment, got %zu", nout(e));
-    tu_seg s = out(e, 0);
-    ck_assert_uint_le(s.len, sizeof e->last);
-    if (s.len > 0)
-        memcpy(e->last, s.payload, s.len);
-    s.payload = e->last; /* the capture is cleared */
-    clear(e);
-    return s;
-}
-
-/* ---- events, state -------------------------------------------------- */
-
-static sl_event ev_expect(env *e, sl_event_type t)
-{
-    sl_event ev;
-    ck_assert_msg(sl_next_event(e->s, &ev), "no event, expected %d", (int)t);
-    ck_assert_msg(ev.type == t, "event %d, expected %d", (int)ev.type, (int)t);
-    return ev;
-}
-
-static sl_event ev_find(env *e, sl_event_type t)
-{
-    sl_event ev;
-    while (sl_next_event(e->s, &ev))
-        if (ev.type == t)
-            return ev;
-    ck_abort_msg("no event %d", (int)t);
-    return ev;
-}
-
-static void ev_none(env *e)
-{
-    sl_event ev;
-    if (sl_next_event(e->s, &ev))
-        ck_abort_msg("unexpected event %d", (int)ev.type);
-}
-
-static sl_stream_info info(env *e)
-{
-    sl_stream_info i;
-    ck_assert_int_eq(sl_stream_info_get(e->s, e->h, &i), SL_OK);
-    return i;
-}
-
-static sl_tcp_state state(env *e)
-{
-    return info(e).state;
+    ck_assert_uint_eq(mem_in_use(e), mem0);
+    env_fini(e);
 }
 
 static long rd(env *e, uint8_t *buf, size_t cap)
 {
     return sl_stream_read(e->s, e->h, buf, cap);
-}
-
-static long wr(env *e, const uint8_t *d, size_t n)
-{
-    return sl_stream_write(e->s, e->h, d, n);
-}
-
-/* ---- handshakes ------------------------------------------------------ */
-
-static sl_tcp_opts syn_opts(uint16_t mss, int ws, bool sack, bool ts)
-{
-    sl_tcp_opts o;
-    memset(&o, 0, sizeof o);
-    if (mss != 0) {
-        o.has_mss = true;
-        o.mss = mss;
-    }
-    if (ws >= 0) {
-        o.has_wscale = true;
-        o.wscale = (uint8_t)ws;
-    }
-    o.sack_perm = sack;
-    o.has_ts = ts;
-    return o;
-}
-
-static uint16_t our_mss(const env *e)
-{
-    return (uint16_t)(e->cfg.mtu - (e->fam == 4 ? 40 : 60));
-}
-
-/* The peer's SYN with options o; returns the SYN-ACK (capture cleared). */
-static tu_seg send_syn(env *e, const sl_tcp_opts *o)
-{
-    e->pseq = e->irs;
-    e->ts = o->has_ts;
-    tu_seg s = pseg(e, SL_TCP_SYN, e->irs, 0, NULL, 0);
-    s.o = *o;
-    if (o->has_ts) {
-        s.o.ts_val = e->tsval;
-        s.o.ts_ecr = 0;
-    }
-    inject(e, &s);
-    e->tsval++;
-    e->pseq = e->irs + 1;
-    poll_now(e);
-    ck_assert_msg(nout(e) == 1, "SYN: %zu segments", nout(e));
-    tu_seg r = out(e, 0);
-    clear(e);
-    return r;
-}
-
-/* Passive open through the acceptor; e->h is the new stream. */
-static tu_seg est_passive(env *e, const sl_tcp_opts *o)
-{
-    tu_seg sa = send_syn(e, o);
-    chk(&sa, SL_TCP_SYN | SL_TCP_ACK, sa.seq, e->irs + 1, 0);
-    e->iss = sa.seq;
-    e->pack = e->iss + 1;
-    psend(e, SL_TCP_ACK, NULL, 0);
-    none(e);
-    sl_event ev = ev_expect(e, SL_EV_STREAM_NEW);
-    ck_assert(ev.is_stream);
-    e->h = ev.stream;
-    (void)su_drain_events(e->s);
-    ck_assert_int_eq(state(e), SL_TCP_ESTABLISHED);
-    return sa;
-}
-
-/* MSS 1460, window scale 0, SACK, no timestamps. */
-static void est_default(env *e)
-{
-    sl_tcp_opts o = syn_opts(1460, 0, true, false);
-    (void)est_passive(e, &o);
 }
 
 /* The legitimate flow still works: the peer's data arrives, in order,
@@ -575,8 +289,7 @@ static su_icmp_pkt expect_icmp(env *e, size_t i, const sl_addr *src, const sl_ad
                                uint8_t type, uint8_t code)
 {
     size_t len = 0;
-    const uint8_t *p = su_cap_pkt(e->cap, i, &len);
-    ck_assert_ptr_nonnull(p);
+    const uint8_t *p = cap_pkt(e, i, &len);
     su_icmp_pkt m;
     sl_error r = su_parse_icmp(p, len, &m);
     ck_assert_msg(r == SL_OK, "packet %zu: not a valid ICMP message: %s", i, sl_error_name(r));
@@ -605,7 +318,7 @@ static su_icmp_pkt expect_icmp(env *e, size_t i, const sl_addr *src, const sl_ad
 START_TEST(blind_rst_injection)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
+    env_init_guarded(&e, _i == 0 ? 4 : 6);
     e.cfg.tcp_rcvbuf = 65535;
     env_start(&e);
     est_default(&e);
@@ -652,16 +365,7 @@ START_TEST(blind_rst_injection)
     /* §7: a flood of in-window RSTs gets at most 100 challenge ACKs per
      * second (the attacker cannot use the stack as an ACK reflector). */
     e.now += 2 * SEC;
-    size_t acks = 0;
-    for (uint32_t k = 0; k < 300; k++) {
-        tu_seg s = pseg(&e, SL_TCP_RST, e.pseq + 1 + k, 0, NULL, 0);
-        inject(&e, &s);
-        poll_now(&e);
-        acks += nout(&e);
-        clear(&e);
-        e.now += 2 * MS; /* 600 ms in all */
-    }
-    ck_assert_uint_eq(acks, 100);
+    ck_assert_uint_eq(rst_flood(&e, 300, 2 * MS), 100); /* 600 ms in all */
     ck_assert_uint_eq(cnt(&e, SL_CNT_TCP_CHALLENGE_ACK), ch + 100);
     ck_assert_int_eq(state(&e), SL_TCP_ESTABLISHED);
     ck_assert_uint_eq(mem_in_use(&e), mem0);
@@ -671,13 +375,7 @@ START_TEST(blind_rst_injection)
     flow_still_works(&e);
 
     /* (2) Exactly at RCV.NXT: the connection is reset, silently. */
-    psend(&e, SL_TCP_RST, NULL, 0);
-    none(&e);
-    ev_expect(&e, SL_EV_RESET);
-    ev_expect(&e, SL_EV_CLOSED);
-    ck_assert_int_eq(state(&e), SL_TCP_CLOSED);
-    ck_assert_int_eq(info(&e).error, SL_ERR_RESET);
-    ck_assert_uint_eq(cnt(&e, SL_CNT_TCP_RST_RX), 1);
+    rst_at_rcv_nxt(&e);
     ck_assert_int_eq(sl_stream_free(e.s, e.h), SL_OK);
     env_fini(&e);
 }
@@ -698,10 +396,7 @@ END_TEST
 START_TEST(blind_syn_injection)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
-    est_default(&e);
-    size_t mem0 = mem_in_use(&e);
+    size_t mem0 = env_open_est(&e, _i == 0 ? 4 : 6);
     static const uint8_t evil[8] = "INJECTED";
 
     struct {
@@ -754,6 +449,22 @@ END_TEST
 /* 3. Blind data injection                                                */
 /* ====================================================================== */
 
+/* The peer's 4-byte data segments (d) at pseq acknowledging each of
+ * acks[0..n-1] in turn: each draws exactly <SEQ=una><ACK=pseq><CTL=ACK>
+ * and moves counter c by one; the data is not taken. */
+static void bad_acks(env *e, uint32_t una, const uint32_t *acks, size_t n, const uint8_t d[4],
+                     sl_counter c)
+{
+    uint64_t before = cnt(e, c);
+    for (size_t k = 0; k < n; k++) {
+        tu_seg s = pseg(e, SL_TCP_ACK | SL_TCP_PSH, e->pseq, acks[k], d, 4);
+        inject(e, &s);
+        tu_seg a = one(e);
+        chk(&a, SL_TCP_ACK, una, e->pseq, 0);
+        ck_assert_uint_eq(cnt(e, c), before + k + 1);
+    }
+}
+
 /* Attack: an off-path attacker injects data into a stream (a command into
  * a session) by guessing a sequence number inside the receive window; RFC
  * 793 accepted any ACK value up to SND.NXT, so one bit (which half of the
@@ -775,8 +486,7 @@ END_TEST
 START_TEST(blind_data_injection)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     e.pwin = 8192;
     est_default(&e);
     ck_assert_uint_eq(info(&e).snd_wscale, 0);
@@ -799,25 +509,12 @@ START_TEST(blind_data_injection)
     uint8_t buf[64];
 
     /* ACK above SND.NXT: discarded, ACK sent. */
-    uint64_t bad = cnt(&e, SL_CNT_TCP_DROP_BAD_ACK);
     const uint32_t above[] = {una + 1, una + 65536, una + 0x7fffffffu};
-    for (size_t k = 0; k < 3; k++) {
-        tu_seg s = pseg(&e, SL_TCP_ACK | SL_TCP_PSH, e.pseq, above[k], evil, 4);
-        inject(&e, &s);
-        tu_seg a = one(&e);
-        chk(&a, SL_TCP_ACK, una, e.pseq, 0);
-        ck_assert_uint_eq(cnt(&e, SL_CNT_TCP_DROP_BAD_ACK), bad + k + 1);
-    }
+    bad_acks(&e, una, above, 3, evil, SL_CNT_TCP_DROP_BAD_ACK);
     /* ACK far below SND.UNA - MAX.SND.WND: challenge ACK, discarded. */
     uint64_t ch = cnt(&e, SL_CNT_TCP_CHALLENGE_ACK);
     const uint32_t below[] = {una - 100000u, una - 0x7fffffffu, una - 65536};
-    for (size_t k = 0; k < 3; k++) {
-        tu_seg s = pseg(&e, SL_TCP_ACK | SL_TCP_PSH, e.pseq, below[k], evil, 4);
-        inject(&e, &s);
-        tu_seg a = one(&e);
-        chk(&a, SL_TCP_ACK, una, e.pseq, 0);
-        ck_assert_uint_eq(cnt(&e, SL_CNT_TCP_CHALLENGE_ACK), ch + k + 1);
-    }
+    bad_acks(&e, una, below, 3, evil, SL_CNT_TCP_CHALLENGE_ACK);
     ck_assert_uint_eq(info(&e).readable, 0);
     ck_assert_int_eq(rd(&e, buf, sizeof buf), SL_ERR_AGAIN);
     ev_none(&e);
@@ -877,8 +574,7 @@ END_TEST
 START_TEST(land)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     size_t mem0 = mem_in_use(&e);
     sl_endpoint self = su_ep(_i == 0 ? "198.18.0.5" : "2001:2::5", 139);
     static const uint8_t flags[] = {SL_TCP_SYN, SL_TCP_SYN | SL_TCP_ACK, SL_TCP_ACK,
@@ -946,8 +642,7 @@ END_TEST
 START_TEST(teardrop_overlap)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     uint8_t fam = (uint8_t)e.fam;
     const sl_addr *src = &e.peer.addr, *dst = &e.local.addr;
     static uint8_t data[200], l4[300], pkt[600];
@@ -1035,8 +730,7 @@ START_TEST(teardrop_overlap)
     ck_assert_int_eq(in(&e, pkt, len), SL_OK);
     expect_udp(&e, data, 120, &e.peer, &e.local);
     ck_assert_uint_eq(cnt(&e, SL_CNT_IP_REASM_OK), 1);
-    ck_assert_uint_eq(mem_in_use(&e), mem0);
-    env_fini(&e);
+    env_close(&e, mem0);
 }
 END_TEST
 
@@ -1061,8 +755,7 @@ END_TEST
 START_TEST(ping_of_death)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     const sl_addr *src = &e.peer.addr, *dst = &e.local.addr;
     static uint8_t l4[70000], pkt[3000];
     size_t mem0 = mem_in_use(&e);
@@ -1160,8 +853,7 @@ START_TEST(ping_of_death)
     ck_assert_uint_eq(rep.icmp.body_len, 1000);
     ck_assert_mem_eq(rep.icmp.body, body, 1000);
     clear(&e);
-    ck_assert_uint_eq(mem_in_use(&e), mem0);
-    env_fini(&e);
+    env_close(&e, mem0);
 }
 END_TEST
 
@@ -1212,7 +904,7 @@ static sl_verdict rec_filter_fn(void *ctx, const sl_flow_info *fi)
 START_TEST(tiny_fragments)
 {
     env e;
-    env_init(&e, 4);
+    env_init_guarded(&e, 4);
     rec_filter rf;
     memset(&rf, 0, sizeof rf);
     rf.verdict = SL_ACCEPT;
@@ -1294,7 +986,7 @@ START_TEST(tiny_fragments)
 
     /* IPv6 (RFC 7112 / RFC 8200 §4.5): the first fragment must hold the
      * whole header chain, here up to and including the 20-byte TCP header. */
-    env_init(&e, 6);
+    env_init_guarded(&e, 6);
     rf.calls = 0;
     rf.verdict = SL_ACCEPT;
     e.cfg.filter = rec_filter_fn;
@@ -1412,8 +1104,7 @@ static size_t rh0_udp(uint8_t *pkt, size_t cap, const sl_endpoint *src, const sl
 START_TEST(ipv6_rh0)
 {
     env e;
-    env_init(&e, 6);
-    env_start(&e);
+    env_open(&e, 6);
     sl_endpoint from = e.peer, to = e.local;
     to.port = 53;
     uint8_t pkt[400];
@@ -1499,8 +1190,7 @@ START_TEST(ipv6_rh0)
     ck_assert_uint_ge(cnt(&e, SL_CNT_ICMP_RATE_LIMITED), 150);
     clear(&e);
     ev_none(&e);
-    ck_assert_uint_eq(mem_in_use(&e), mem0);
-    env_fini(&e);
+    env_close(&e, mem0);
 }
 END_TEST
 
@@ -1538,8 +1228,7 @@ static size_t dst_chain(uint8_t *p, unsigned k, uint8_t last_nh)
 START_TEST(ipv6_ext_chain)
 {
     env e;
-    env_init(&e, 6);
-    env_start(&e);
+    env_open(&e, 6);
     sl_endpoint from = e.peer, to = e.local;
     to.port = 9;
     static uint8_t pl[4000], pkt[4100];
@@ -1587,8 +1276,7 @@ START_TEST(ipv6_ext_chain)
         }
     }
     ck_assert_uint_eq(cnt(&e, SL_CNT_IP_REASM_OK), 2);
-    ck_assert_uint_eq(mem_in_use(&e), mem0);
-    env_fini(&e);
+    env_close(&e, mem0);
 }
 END_TEST
 
@@ -1620,10 +1308,7 @@ END_TEST
 START_TEST(tcp_options_hostile)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
-    est_default(&e);
-    size_t mem0 = mem_in_use(&e);
+    size_t mem0 = env_open_est(&e, _i == 0 ? 4 : 6);
     static uint8_t pkt[2000];
     static const uint8_t data[8] = "payload!";
     static const struct {
@@ -1729,8 +1414,7 @@ START_TEST(tcp_options_hostile)
     clear(&e);
     ck_assert_uint_eq(info(&e).unacked, 0);
     flow_still_works(&e);
-    ck_assert_uint_eq(mem_in_use(&e), mem0);
-    env_fini(&e);
+    env_close(&e, mem0);
 
     /* MSS 0 and window scale above 14 in the SYN. */
     static const struct {
@@ -1738,8 +1422,7 @@ START_TEST(tcp_options_hostile)
         int ws;
     } syn[] = {{0, 15}, {1, 255}, {65535, 14}};
     for (size_t k = 0; k < 3; k++) {
-        env_init(&e, _i == 0 ? 4 : 6);
-        env_start(&e);
+        env_open(&e, _i == 0 ? 4 : 6);
         sl_tcp_opts o = syn_opts(1, syn[k].ws, false, false);
         o.mss = syn[k].mss;
         e.pwin = 1; /* scaled by 14: 16384 bytes */
@@ -1788,10 +1471,7 @@ END_TEST
 START_TEST(urgent_pointer)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
-    est_default(&e);
-    size_t mem0 = mem_in_use(&e);
+    size_t mem0 = env_open_est(&e, _i == 0 ? 4 : 6);
     static uint8_t pkt[2000];
     static const struct {
         const char *d;
@@ -1859,10 +1539,7 @@ END_TEST
 START_TEST(tcp_data_offset)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
-    est_default(&e);
-    size_t mem0 = mem_in_use(&e);
+    size_t mem0 = env_open_est(&e, _i == 0 ? 4 : 6);
     static uint8_t pkt[2000];
     static const uint8_t data[8] = "12345678";
     sl_endpoint stranger = e.peer;
@@ -1926,10 +1603,7 @@ END_TEST
 START_TEST(ip_length_fields)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
-    est_default(&e);
-    size_t mem0 = mem_in_use(&e);
+    size_t mem0 = env_open_est(&e, _i == 0 ? 4 : 6);
     static uint8_t pkt[2000];
     sl_endpoint usrc = e.peer, udst = e.local;
     usrc.port = 5353;
@@ -2078,8 +1752,7 @@ static void icmp_quoting(env *e, uint32_t seq, uint8_t type, uint8_t code, uint3
 START_TEST(icmp_forged_seq)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     sl_tcp_opts o = syn_opts(1460, 0, false, false);
     (void)est_passive(&e, &o);
     const uint16_t mss = our_mss(&e);
@@ -2134,18 +1807,7 @@ START_TEST(icmp_forged_seq)
     ck_assert_uint_eq(cnt(&e, SL_CNT_ICMP_ERR_DELIVERED), 1);
     const uint16_t want = (uint16_t)(small_mtu - (e.fam == 4 ? 40u : 60u));
     ck_assert_uint_eq(info(&e).mss, want);
-    poll_now(&e);
-    ck_assert_uint_ge(nout(&e), 1);
-    tu_seg s = out(&e, 0);
-    chk(&s, SL_TCP_ACK, una, e.pseq, want);
-    ck_assert_mem_eq(s.payload, d, want);
-    for (size_t k = 0; k < nout(&e); k++) {
-        size_t l = 0;
-        (void)su_cap_pkt(e.cap, k, &l);
-        ck_assert_uint_le(l, small_mtu);
-    }
-    clear(&e);
-    ck_assert_int_eq(state(&e), SL_TCP_ESTABLISHED);
+    resent_at_mss(&e, una, d, want, small_mtu);
     env_fini(&e);
 }
 END_TEST
@@ -2169,8 +1831,7 @@ END_TEST
 START_TEST(icmp_echo_short)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     const sl_addr *src = &e.peer.addr, *dst = &e.local.addr;
     size_t mem0 = mem_in_use(&e);
     uint8_t full[200], pkt[200];
@@ -2236,8 +1897,7 @@ END_TEST
 START_TEST(paws_ts_wrap)
 {
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     e.tsval = 0xffffff00u;
     sl_tcp_opts o = syn_opts(1460, 0, true, true);
     tu_seg sa = est_passive(&e, &o);
@@ -2359,15 +2019,14 @@ START_TEST(seq_wrap_transfer)
 {
     /* Learn F(tuple) from one stack: ISS = now/4 + F. */
     env e;
-    env_init(&e, _i == 0 ? 4 : 6);
-    env_start(&e);
+    env_open(&e, _i == 0 ? 4 : 6);
     sl_tcp_opts o = syn_opts(1460, 7, true, false);
     tu_seg sa = send_syn(&e, &o);
     uint32_t f = sa.seq - (uint32_t)(e.now / 4u);
     env_fini(&e);
 
     const uint32_t target = 0xfffff000u;
-    env_init(&e, _i == 0 ? 4 : 6);
+    env_init_guarded(&e, _i == 0 ? 4 : 6);
     e.now = ((sl_time)1 << 34) + (sl_time)4 * (uint32_t)(target - f);
     e.irs = 0xfffff800u;
     env_start(&e);
@@ -2485,13 +2144,12 @@ static uint32_t synack_isn(env *e, const sl_endpoint *from, uint8_t *raw, size_t
     inject(e, &syn);
     poll_now(e);
     ck_assert_uint_eq(nout(e), 1);
-    size_t len = 0;
-    const uint8_t *p = su_cap_pkt(e->cap, 0, &len);
-    tu_seg r;
-    ck_assert_int_eq(tu_parse(p, len, &r), SL_OK);
+    tu_seg r = cap_seg(e, 0);
     ck_assert(su_ep_eq(&r.dst, from));
     chk(&r, SL_TCP_SYN | SL_TCP_ACK, r.seq, 0x5001u, 0);
     if (raw != NULL) {
+        size_t len = 0;
+        const uint8_t *p = su_cap_pkt(e->cap, 0, &len);
         memcpy(raw, p, len);
         *rawlen = len;
     }
@@ -2507,8 +2165,7 @@ START_TEST(isn_unpredictable)
     char a[64];
 
     /* Successive peer ports, one instant. */
-    env_init(&e, fam);
-    env_start(&e);
+    env_open(&e, fam);
     for (size_t i = 0; i < 64; i++) {
         sl_endpoint from = e.peer;
         from.port = (uint16_t)(40000 + i);
@@ -2543,18 +2200,16 @@ START_TEST(isn_unpredictable)
      * (byte-identical SYN-ACK); secret A 4000 µs later. */
     static uint8_t raw1[200], raw2[200];
     size_t l1 = 0, l2 = 0;
-    env_init(&e, fam);
-    env_start(&e);
+    env_open(&e, fam);
     uint32_t a1 = synack_isn(&e, &e.peer, raw1, &l1);
     env_fini(&e);
-    env_init(&e, fam);
-    env_start(&e);
+    env_open(&e, fam);
     uint32_t a2 = synack_isn(&e, &e.peer, raw2, &l2);
     env_fini(&e);
     ck_assert_uint_eq(a1, a2);
     ck_assert_uint_eq(l1, l2);
     ck_assert_mem_eq(raw1, raw2, l1);
-    env_init(&e, fam);
+    env_init_guarded(&e, fam);
     e.cfg.secret = su_secret_b;
     e.cfg.secret_len = sizeof su_secret_b;
     env_start(&e);
@@ -2563,7 +2218,7 @@ START_TEST(isn_unpredictable)
     ck_assert_uint_ne(a1, b1);
     int32_t d = (int32_t)(a1 - b1);
     ck_assert_msg(d <= -(1 << 20) || d >= (1 << 20), "secrets A and B: ISNs %u apart", a1 - b1);
-    env_init(&e, fam);
+    env_init_guarded(&e, fam);
     e.now += 4000;
     env_start(&e);
     uint32_t a3 = synack_isn(&e, &e.peer, NULL, NULL);
@@ -2574,46 +2229,58 @@ END_TEST
 
 /* ====================================================================== */
 
+/* A test and how many times it runs: 1, or 2 for IPv4 (_i 0) and IPv6
+ * (_i 1). */
+typedef struct att_test {
+    const TTest *t;
+    int runs;
+} att_test;
+
+/* Test case `name` of s (60 s timeout): the n tests of t, in order. */
+static void add_tcase(Suite *s, const char *name, const att_test *t, size_t n)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, 60);
+    for (size_t k = 0; k < n; k++)
+        tcase_add_loop_test(tc, t[k].t, 0, t[k].runs);
+    suite_add_tcase(s, tc);
+}
+
+#define ADD_TCASE(s, name, tests)                                                                  \
+    add_tcase((s), (name), (tests), sizeof(tests) / sizeof((tests)[0]))
+
 static Suite *attacks_suite(void)
 {
     Suite *s = suite_create("attacks");
-    TCase *tc = tcase_create("tcp_blind");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, blind_rst_injection, 0, 2);
-    tcase_add_loop_test(tc, blind_syn_injection, 0, 2);
-    tcase_add_loop_test(tc, blind_data_injection, 0, 2);
-    tcase_add_loop_test(tc, land, 0, 2);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("fragments");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, teardrop_overlap, 0, 2);
-    tcase_add_loop_test(tc, ping_of_death, 0, 2);
-    tcase_add_test(tc, tiny_fragments);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("ipv6_headers");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, ipv6_rh0);
-    tcase_add_test(tc, ipv6_ext_chain);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("malformed");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, tcp_options_hostile, 0, 2);
-    tcase_add_loop_test(tc, urgent_pointer, 0, 2);
-    tcase_add_loop_test(tc, tcp_data_offset, 0, 2);
-    tcase_add_loop_test(tc, ip_length_fields, 0, 2);
-    tcase_add_loop_test(tc, icmp_forged_seq, 0, 2);
-    tcase_add_loop_test(tc, icmp_echo_short, 0, 2);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("sequence_space");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, paws_ts_wrap, 0, 2);
-    tcase_add_loop_test(tc, seq_wrap_transfer, 0, 2);
-    tcase_add_loop_test(tc, isn_unpredictable, 0, 2);
-    suite_add_tcase(s, tc);
+    const att_test tcp_blind[] = {
+        {blind_rst_injection, 2},
+        {blind_syn_injection, 2},
+        {blind_data_injection, 2},
+        {land, 2},
+    };
+    const att_test fragments[] = {
+        {teardrop_overlap, 2},
+        {ping_of_death, 2},
+        {tiny_fragments, 1},
+    };
+    const att_test ipv6_headers[] = {
+        {ipv6_rh0, 1},
+        {ipv6_ext_chain, 1},
+    };
+    const att_test malformed[] = {
+        {tcp_options_hostile, 2}, {urgent_pointer, 2},  {tcp_data_offset, 2},
+        {ip_length_fields, 2},    {icmp_forged_seq, 2}, {icmp_echo_short, 2},
+    };
+    const att_test sequence_space[] = {
+        {paws_ts_wrap, 2},
+        {seq_wrap_transfer, 2},
+        {isn_unpredictable, 2},
+    };
+    ADD_TCASE(s, "tcp_blind", tcp_blind);
+    ADD_TCASE(s, "fragments", fragments);
+    ADD_TCASE(s, "ipv6_headers", ipv6_headers);
+    ADD_TCASE(s, "malformed", malformed);
+    ADD_TCASE(s, "sequence_space", sequence_space);
     return s;
 }
 
