@@ -167,6 +167,8 @@ typedef struct rp {
     flow *fl;
     size_t nfl, capfl;
     int32_t *ftab; /* open addressing: flow index of the latest gen, -1 */
+    int32_t *smap, *dmap; /* stream / dgram handle idx -> flow, -1 */
+    size_t smap_cap, dmap_cap;
     size_t ftab_cap;
     fgroup *fg;
     size_t nfg, capfg;
@@ -1101,25 +1103,39 @@ static void attach(flow *f, const char *role)
     sha256_init(&f->sha_out);
 }
 
-/* Service hooks: count and hash what the services read and write. */
+/* Which flow a stack handle belongs to: one table per handle kind,
+ * indexed by the handle's idx (checked against its gen), so the service
+ * hooks find their flow in O(1) on every read and write. */
+static void hmap_set(rp *r, bool stream, uint32_t idx, int32_t fi)
+{
+    int32_t **m = stream ? &r->smap : &r->dmap;
+    size_t *cap = stream ? &r->smap_cap : &r->dmap_cap;
+    if (idx >= *cap) {
+        size_t n = *cap != 0 ? *cap : 256;
+        while (n <= idx)
+            n *= 2;
+        *m = xrealloc(*m, n * sizeof **m);
+        for (size_t i = *cap; i < n; i++)
+            (*m)[i] = -1;
+        *cap = n;
+    }
+    (*m)[idx] = fi;
+}
+
 static flow *svc_flow_of_stream(rp *r, sl_stream h)
 {
-    for (size_t i = r->nfl; i-- > 0;) {
-        flow *f = &r->fl[i];
-        if (f->have_h && f->is_stream && f->h.idx == h.idx && f->h.gen == h.gen)
-            return f;
-    }
-    return NULL;
+    if (h.idx >= r->smap_cap || r->smap[h.idx] < 0)
+        return NULL;
+    flow *f = &r->fl[r->smap[h.idx]];
+    return f->have_h && f->is_stream && f->h.gen == h.gen ? f : NULL;
 }
 
 static flow *svc_flow_of_dgram(rp *r, sl_dgram h)
 {
-    for (size_t i = r->nfl; i-- > 0;) {
-        flow *f = &r->fl[i];
-        if (f->have_h && !f->is_stream && f->dh.idx == h.idx && f->dh.gen == h.gen)
-            return f;
-    }
-    return NULL;
+    if (h.idx >= r->dmap_cap || r->dmap[h.idx] < 0)
+        return NULL;
+    flow *f = &r->fl[r->dmap[h.idx]];
+    return f->have_h && !f->is_stream && f->dh.gen == h.gen ? f : NULL;
 }
 
 static void hook_read(void *ctx, sl_stream h, const uint8_t *p, size_t n)
@@ -1167,6 +1183,7 @@ static void on_stream_new(rp *r, sl_stream h)
         attach(f, "played");
         f->is_stream = true;
         f->h = h;
+        hmap_set(r, true, h.idx, (int32_t)(f - r->fl));
         sl_stream_set_user(r->s, h, &f->tag);
         flow_read(r, f);
         flow_pump(r, f);
@@ -1176,6 +1193,7 @@ static void on_stream_new(rp *r, sl_stream h)
         attach(f, "service");
         f->is_stream = true;
         f->h = h;
+        hmap_set(r, true, h.idx, (int32_t)(f - r->fl));
     }
     svc_stream_new(&r->svc, h);
 }
@@ -1190,6 +1208,7 @@ static void on_dgram_new(rp *r, const sl_event *ev)
         attach(f, f->play ? "played" : "service");
         f->is_stream = false;
         f->dh = ev->dgram;
+        hmap_set(r, false, ev->dgram.idx, (int32_t)(f - r->fl));
     }
     if (f != NULL && f->play) {
         sl_dgram_set_user(r->s, ev->dgram, &f->tag);
@@ -1753,5 +1772,7 @@ int main(int argc, char **argv)
     free(r->fl);
     free(r->fg);
     free(r->ftab);
+    free(r->smap);
+    free(r->dmap);
     return 0;
 }
