@@ -110,6 +110,7 @@ typedef struct fz {
     sl_time advanced;
     hinfo *h;            /* [1 .. max_flows]                            */
     uint32_t hcap;
+    uint32_t hmax; /* the highest idx a datagram handle has had */
     sl_dgram recent[NRECENT];
     unsigned nrecent, recent_pos;
     uintptr_t user_seq;
@@ -552,6 +553,8 @@ static void new_live(fz *f, sl_dgram d, bool is_flow, void *user)
     memset(x, 0, sizeof *x);
     x->gen = d.gen;
     x->state = H_LIVE;
+    if (d.idx > f->hmax)
+        f->hmax = d.idx;
     x->is_flow = is_flow;
     x->user = user;
     remember(f, d);
@@ -847,7 +850,7 @@ static void drain(fz *f, uint8_t flags)
         }
         check_state(f);
     }
-    for (uint32_t i = 1; i <= f->hcap; i++) {
+    for (uint32_t i = 1; i <= f->hmax; i++) {
         if (f->h[i].state == H_LIVE && f->h[i].w_due) {
             fprintf(stderr, "handle {%u,%u}\n", i, f->h[i].gen);
             fz_fail(__FILE__, __LINE__, "queue drained after SL_ERR_AGAIN but no WRITABLE");
@@ -880,7 +883,7 @@ static void do_poll(fz *f, sl_time t)
         FZ_CHECK(d == f->now);
     } else {
         /* Queue drained: every handle that got SL_ERR_AGAIN is owed a WRITABLE. */
-        for (uint32_t i = 1; i <= f->hcap; i++) {
+        for (uint32_t i = 1; i <= f->hmax; i++) {
             if (f->h[i].state == H_LIVE && f->h[i].want_w) {
                 f->h[i].want_w = false;
                 f->h[i].w_due = true;
@@ -1318,7 +1321,7 @@ static uint64_t run(const uint8_t *data, size_t size)
         free(f);
         return dg;
     }
-    f->hcap = c->max_flows;
+    f->hcap = c->max_flows + c->max_streams; /* one handle table for both kinds */
     f->h = calloc((size_t)f->hcap + 1, sizeof *f->h);
     FZ_CHECK(f->h != NULL);
     f->last_deadline = sl_poll_at(f->s);
@@ -1461,7 +1464,7 @@ static uint64_t run(const uint8_t *data, size_t size)
         fprintf(stderr, "\n");
     }
     if (f1 & 0x80u) {
-        for (uint32_t i = 1; i <= f->hcap; i++) {
+        for (uint32_t i = 1; i <= f->hmax; i++) {
             if (f->h[i].state == H_LIVE) {
                 sl_dgram d = {i, f->h[i].gen};
                 do_free(f, d);
