@@ -254,20 +254,17 @@ static const uint8_t *strip_link(int dlt, const uint8_t *f, size_t n, size_t *ip
         }
         break;
     }
-    case DLT_LINUX_SLL:
-        if (n < 16)
+    case DLT_LINUX_SLL:  /* protocol type at 14, header 16 bytes */
+    case DLT_LINUX_SLL2: /* protocol type at 0, header 20 bytes   */ {
+        size_t pt = dlt == DLT_LINUX_SLL ? 14 : 0;
+        off = dlt == DLT_LINUX_SLL ? 16 : 20;
+        if (n < off)
             return NULL;
-        if (!((f[14] == 0x08 && f[15] == 0x00) || (f[14] == 0x86 && f[15] == 0xdd)))
+        unsigned et = (unsigned)f[pt] << 8 | f[pt + 1];
+        if (et != 0x0800 && et != 0x86dd)
             return NULL;
-        off = 16;
         break;
-    case DLT_LINUX_SLL2:
-        if (n < 20)
-            return NULL;
-        if (!((f[0] == 0x08 && f[1] == 0x00) || (f[0] == 0x86 && f[1] == 0xdd)))
-            return NULL;
-        off = 20;
-        break;
+    }
     case DLT_NULL:
     case DLT_LOOP:
         off = 4; /* address family, in either byte order: trust the IP version */
@@ -923,17 +920,19 @@ static uint32_t map_tsecr(const rp *r, const flow *f, uint32_t ecr)
 {
     if (ecr == 0 || f->sts.n == 0)
         return ecr;
-    sl_time when = SL_TIME_NEVER;
-    for (size_t i = 0; i < f->rts.n; i++) { /* time order; TSvals rise */
-        if (f->rts.v[i] == ecr) {
-            when = stack_time(r, f->rts.t[i]);
-            break;
-        }
-        if ((int32_t)(f->rts.v[i] - ecr) > 0)
-            break;
+    /* rts is in time order and its TSvals rise (modulo 2^32): the first
+     * entry not below ecr, by binary search (this runs per packet). */
+    size_t a = 0, b = f->rts.n;
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if ((int32_t)(f->rts.v[mid] - ecr) < 0)
+            a = mid + 1;
+        else
+            b = mid;
     }
-    if (when == SL_TIME_NEVER)
+    if (a == f->rts.n || f->rts.v[a] != ecr)
         return f->sts.v[f->sts.n - 1];
+    sl_time when = stack_time(r, f->rts.t[a]);
     size_t lo = 0, hi = f->sts.n; /* last entry with t <= when */
     while (hi - lo > 1) {
         size_t mid = (lo + hi) / 2;
