@@ -1480,9 +1480,9 @@ static void report(rp *r, FILE *o)
             fprintf(o, "%s\n    \"%s\": %" PRIu64, c == 0 ? "" : ",",
                     sl_counter_name((sl_counter)c), sl_stats_get(r->s, (sl_counter)c));
         fprintf(o,
-                "\n  },\n  \"memory\": {\"peak\": %zu, \"in_use\": %zu, \"allocs\": %" PRIu64
-                ", \"fails\": %" PRIu64 "}\n}\n",
-                ms.peak, ms.in_use, ms.allocs, ms.fails);
+                "\n  },\n  \"memory\": {\"peak\": %zu, \"in_use\": %zu, \"cached\": %zu, "
+                "\"allocs\": %" PRIu64 ", \"fails\": %" PRIu64 "}\n}\n",
+                ms.peak, ms.in_use, ms.cached, ms.allocs, ms.fails);
         return;
     }
     fprintf(o, "%s: %s, %s mode, %" PRIu64 " frames (%" PRIu64 " IP), %zu flows\n", r->in_path,

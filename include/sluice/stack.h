@@ -487,9 +487,15 @@ const char *sl_counter_name(sl_counter c);
 /* How many packets were dropped by the parsers with wire error `e`. */
 uint64_t sl_stats_parse_error(const sl_stack *s, sl_error e);
 
+/* in_use: bytes held by the stack's objects and buffers; cached: freed
+ * TCP buffers kept for reuse (at most 4, at most limit / 8; they count
+ * against the limit and are released first when it is reached; in_use +
+ * cached is what the allocator has handed out; peak is its high-water
+ * mark). */
 typedef struct sl_mem_stats {
     size_t in_use, peak, limit;
     uint64_t allocs, fails;
+    size_t cached;
 } sl_mem_stats;
 void sl_stats_mem(const sl_stack *s, sl_mem_stats *out);
 

@@ -78,6 +78,8 @@ void sl_flowtab_remove(sl_flowtab *t, sl_flow_node *n)
     sl_flow_node **pp = &t->buckets[n->hash & t->mask];
     while (*pp != NULL) {
         if (*pp == n) {
+            if (t->last == n)
+                t->last = NULL;
             *pp = n->next;
             n->next = NULL;
             t->count--;
@@ -87,12 +89,16 @@ void sl_flowtab_remove(sl_flowtab *t, sl_flow_node *n)
     }
 }
 
-sl_flow_node *sl_flowtab_find(const sl_flowtab *t, const sl_flow_key *k)
+sl_flow_node *sl_flowtab_find(sl_flowtab *t, const sl_flow_key *k)
 {
+    if (t->last != NULL && memcmp(&t->last->key, k, sizeof *k) == 0)
+        return t->last;
     uint32_t h = key_hash(t, k);
     for (sl_flow_node *n = t->buckets[h & t->mask]; n != NULL; n = n->next) {
-        if (n->hash == h && memcmp(&n->key, k, sizeof *k) == 0)
+        if (n->hash == h && memcmp(&n->key, k, sizeof *k) == 0) {
+            t->last = n;
             return n;
+        }
     }
     return NULL;
 }

@@ -27,14 +27,16 @@ void *sl_mem_alloc_raw(sl_mem *m, size_t size)
         m->fails++;
         return NULL;
     }
+    if (m->limit != 0 && m->in_use + size > m->limit - m->cached)
+        sl_mem_cache_flush(m); /* cached buffers give way to real demand */
     void *p = m->a.alloc(m->a.ctx, size);
     if (p == NULL) {
         m->fails++;
         return NULL;
     }
     m->in_use += size;
-    if (m->in_use > m->peak)
-        m->peak = m->in_use;
+    if (m->in_use + m->cached > m->peak)
+        m->peak = m->in_use + m->cached;
     m->allocs++;
     return p;
 }
@@ -54,6 +56,53 @@ void sl_mem_free(sl_mem *m, void *p, size_t size)
     m->a.free(m->a.ctx, p, size);
     /* A size larger than in_use is a caller bug; clamp rather than wrap. */
     m->in_use = size <= m->in_use ? m->in_use - size : 0;
+}
+
+void *sl_mem_alloc_buf(sl_mem *m, size_t size)
+{
+    for (unsigned i = 0; i < SL_MEM_CACHE_SLOTS; i++) {
+        if (m->cache[i] == NULL || m->cache_size[i] != size)
+            continue;
+        if (m->limit != 0 && m->in_use + size > m->limit) {
+            m->fails++;
+            return NULL;
+        }
+        void *p = m->cache[i];
+        m->cache[i] = NULL;
+        m->cached -= size;
+        m->in_use += size;
+        m->allocs++;
+        return p;
+    }
+    return sl_mem_alloc_raw(m, size);
+}
+
+void sl_mem_free_buf(sl_mem *m, void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    size_t room = m->limit != 0 ? m->limit / 8u : SIZE_MAX;
+    for (unsigned i = 0; i < SL_MEM_CACHE_SLOTS; i++) {
+        if (m->cache[i] != NULL || size > room || m->cached > room - size)
+            continue;
+        m->cache[i] = p;
+        m->cache_size[i] = size;
+        m->cached += size;
+        m->in_use = size <= m->in_use ? m->in_use - size : 0;
+        return;
+    }
+    sl_mem_free(m, p, size);
+}
+
+void sl_mem_cache_flush(sl_mem *m)
+{
+    for (unsigned i = 0; i < SL_MEM_CACHE_SLOTS; i++) {
+        if (m->cache[i] == NULL)
+            continue;
+        m->a.free(m->a.ctx, m->cache[i], m->cache_size[i]);
+        m->cache[i] = NULL;
+        m->cached -= m->cache_size[i];
+    }
 }
 
 /* ---- the heap allocator -------------------------------------------------- */

@@ -176,6 +176,7 @@ void sl_stack_free(sl_stack *s)
         sl_flowtab_fini(&c->flows, &c->mem);
     sl_mem_free(&c->mem, c->tx_scratch, c->cfg.mtu);
     sl_mem_free(&c->mem, s->reasm_buf, SL_REASM_OUT_MAX);
+    sl_mem_cache_flush(&c->mem);
     sl_mem m = c->mem;
     sl_mem_free(&m, s, sizeof *s);
 }
@@ -633,4 +634,5 @@ void sl_stats_mem(const sl_stack *s, sl_mem_stats *out)
     out->limit = s->c.mem.limit;
     out->allocs = s->c.mem.allocs;
     out->fails = s->c.mem.fails;
+    out->cached = s->c.mem.cached;
 }

@@ -52,7 +52,7 @@ static int ensure_storage(sl_ring *r, sl_mem *m, int *nomem)
 {
     if (r->buf != NULL)
         return 1;
-    r->buf = sl_mem_alloc_raw(m, r->cap); /* only written bytes are read */
+    r->buf = sl_mem_alloc_buf(m, r->cap); /* only written bytes are read */
     if (r->buf == NULL) {
         if (nomem != NULL)
             *nomem = 1;
@@ -64,7 +64,7 @@ static int ensure_storage(sl_ring *r, sl_mem *m, int *nomem)
 
 static void release(sl_ring *r, sl_mem *m)
 {
-    sl_mem_free(m, r->buf, r->cap);
+    sl_mem_free_buf(m, r->buf, r->cap);
     r->buf = NULL;
     r->head = 0;
     r->len = 0;

@@ -115,10 +115,10 @@ static sl_mem_stats mem_now(const sl_stack *s, const su_alloc *a)
 {
     sl_mem_stats ms;
     sl_stats_mem(s, &ms);
-    if (ms.in_use != a->live || ms.peak != a->peak)
-        ck_abort_msg("accounting disagrees: stack in_use %zu peak %zu, allocator live %zu "
-                     "peak %zu",
-                     ms.in_use, ms.peak, a->live, a->peak);
+    if (ms.in_use + ms.cached != a->live || ms.peak != a->peak)
+        ck_abort_msg("accounting disagrees: stack in_use %zu + cached %zu, peak %zu; "
+                     "allocator live %zu peak %zu",
+                     ms.in_use, ms.cached, ms.peak, a->live, a->peak);
     return ms;
 }
 

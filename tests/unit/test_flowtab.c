@@ -154,6 +154,43 @@ START_TEST(test_v4_v6_basic)
 }
 END_TEST
 
+/* The last-found cache: a repeated find returns the node without hashing;
+ * a removed node is never returned from the cache, even when its memory
+ * is reused for another key; a different key is looked up properly. */
+START_TEST(test_last_found_cache)
+{
+    sl_flowtab t;
+    ck_assert_int_eq(sl_flowtab_init(&t, &mem, 64, key_a), SL_OK);
+    sl_flow_key k1 = key_v4(PROTO_TCP, 0x0a000001, 80, 0x0a000002, 40000);
+    sl_flow_key k2 = key_v4(PROTO_TCP, 0x0a000001, 80, 0x0a000002, 40001);
+    sl_flow_node n1, n2;
+    sl_flow_node_set(&t, &n1, &k1);
+    sl_flowtab_insert(&t, &n1);
+    sl_flow_node_set(&t, &n2, &k2);
+    sl_flowtab_insert(&t, &n2);
+    ck_assert_ptr_eq(sl_flowtab_find(&t, &k1), &n1);
+    ck_assert_ptr_eq(t.last, &n1);
+    ck_assert_ptr_eq(sl_flowtab_find(&t, &k1), &n1); /* from the cache */
+    ck_assert_ptr_eq(sl_flowtab_find(&t, &k2), &n2); /* not the cached one */
+    ck_assert_ptr_eq(t.last, &n2);
+    sl_flowtab_remove(&t, &n2);
+    ck_assert_ptr_null(t.last);
+    ck_assert_ptr_null(sl_flowtab_find(&t, &k2));
+    /* n1's memory reused for k2 after removal: k1 is gone, k2 found. */
+    ck_assert_ptr_eq(sl_flowtab_find(&t, &k1), &n1);
+    sl_flowtab_remove(&t, &n1);
+    sl_flow_node_set(&t, &n1, &k2);
+    ck_assert_ptr_null(sl_flowtab_find(&t, &k1));
+    ck_assert_ptr_null(sl_flowtab_find(&t, &k2)); /* not inserted yet */
+    sl_flowtab_insert(&t, &n1);
+    ck_assert_ptr_eq(sl_flowtab_find(&t, &k2), &n1);
+    ck_assert_ptr_null(sl_flowtab_find(&t, &k1));
+    sl_flowtab_remove(&t, &n1);
+    ck_assert_uint_eq(t.count, 0);
+    sl_flowtab_fini(&t, &mem);
+}
+END_TEST
+
 /* Many flows in one bucket (a table of 16 buckets holding 200 flows):
  * removal from the head, middle and tail of a chain. */
 START_TEST(test_chain_removal)
@@ -359,6 +396,7 @@ static Suite *flowtab_suite(void)
     tcase_add_test(tc, test_init_nomem);
     tcase_add_test(tc, test_v4_v6_basic);
     tcase_add_test(tc, test_chain_removal);
+    tcase_add_test(tc, test_last_found_cache);
     tcase_add_test(tc, test_100k_random);
     tcase_add_test(tc, test_collision_flood);
     tcase_add_test(tc, test_key_changes_placement);

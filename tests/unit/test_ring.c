@@ -70,6 +70,9 @@ static void setup(void)
 static void teardown(void)
 {
     ck_assert_uint_eq(mem.in_use, 0);
+    ck_assert_uint_le(mem.cached, 4096); /* a freed ring is kept for reuse */
+    sl_mem_cache_flush(&mem);
+    ck_assert_uint_eq(mem.cached, 0);
     ck_assert_uint_eq(alloc_state.live, 0);
 }
 
@@ -123,11 +126,21 @@ START_TEST(lazy_allocation)
     ck_assert_uint_eq(out[0], in[3]);
     ck_assert_ptr_null(r.buf);
     ck_assert_uint_eq(mem.in_use, 0);
+    ck_assert_uint_eq(mem.cached, 64); /* kept for the next ring */
+    ck_assert_uint_eq(alloc_state.live, 64);
     ck_assert_int_eq(nomem, 0);
 
-    /* And the next write allocates again. */
+    /* And the next write takes the kept storage back, without calling the
+     * allocator. */
     ck_assert_uint_eq(sl_ring_write(&r, &mem, in, 3, &nomem), 3);
     ck_assert_uint_eq(mem.in_use, 64);
+    ck_assert_uint_eq(mem.cached, 0);
+    ck_assert_uint_eq(alloc_state.calls, 1);
+    /* Without the cache, it allocates anew. */
+    sl_ring_fini(&r, &mem);
+    sl_mem_cache_flush(&mem);
+    ck_assert_uint_eq(alloc_state.live, 0);
+    ck_assert_uint_eq(sl_ring_write(&r, &mem, in, 3, &nomem), 3);
     ck_assert_uint_eq(alloc_state.calls, 2);
     sl_ring_fini(&r, &mem);
     ck_assert_ptr_null(r.buf);
@@ -307,6 +320,57 @@ START_TEST(keep_storage)
     ck_assert_ptr_null(r.buf);
     ck_assert_uint_eq(mem.in_use, 0);
     ck_assert_int_eq(nomem, 0);
+}
+END_TEST
+
+/* sl_mem's buffer cache: bounded to limit / 8 and SL_MEM_CACHE_SLOTS
+ * buffers, outside in_use but inside the limit, and given back first when
+ * a real allocation needs the room. */
+START_TEST(buffer_cache_bounds)
+{
+    sl_allocator a = {counting_alloc, counting_free, &alloc_state};
+    sl_mem m;
+    sl_mem_init(&m, &a, 1024); /* cache room: 128 bytes */
+    void *p1 = sl_mem_alloc_buf(&m, 64);
+    void *p2 = sl_mem_alloc_buf(&m, 64);
+    void *p3 = sl_mem_alloc_buf(&m, 64);
+    ck_assert_ptr_nonnull(p1);
+    ck_assert_ptr_nonnull(p2);
+    ck_assert_ptr_nonnull(p3);
+    sl_mem_free_buf(&m, p1, 64);
+    sl_mem_free_buf(&m, p2, 64);
+    sl_mem_free_buf(&m, p3, 64); /* past limit / 8: really freed */
+    ck_assert_uint_eq(m.cached, 128);
+    ck_assert_uint_eq(m.in_use, 0);
+    ck_assert_uint_eq(alloc_state.live, 128);
+    ck_assert_uint_eq(m.peak, 192);
+    /* A different size does not take a cached buffer. */
+    void *q = sl_mem_alloc_buf(&m, 32);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_uint_eq(m.cached, 128);
+    /* The same size does, without the allocator. */
+    unsigned calls = alloc_state.calls;
+    void *r = sl_mem_alloc_buf(&m, 64);
+    ck_assert(r == p1 || r == p2);
+    ck_assert_uint_eq(alloc_state.calls, calls);
+    ck_assert_uint_eq(m.cached, 64);
+    /* An allocation that fits only without the cache flushes it. */
+    void *big = sl_mem_alloc_raw(&m, 1024 - 96 - 16);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_uint_eq(m.cached, 0);
+    ck_assert_uint_eq(m.in_use, 1024 - 16);
+    ck_assert_uint_eq(alloc_state.live, 1024 - 16);
+    /* Over the limit: refused even though nothing is cached. */
+    ck_assert_ptr_null(sl_mem_alloc_buf(&m, 64));
+    ck_assert_uint_eq(m.fails, 1);
+    sl_mem_free(&m, big, 1024 - 96 - 16);
+    sl_mem_free_buf(&m, q, 32);
+    sl_mem_free_buf(&m, r, 64);
+    ck_assert_uint_eq(m.in_use, 0);
+    ck_assert_uint_eq(m.cached, 96);
+    sl_mem_cache_flush(&m);
+    ck_assert_uint_eq(m.cached, 0);
+    ck_assert_uint_eq(alloc_state.live, 0);
 }
 END_TEST
 
@@ -505,6 +569,7 @@ static Suite *ring_suite(void)
     tcase_add_test(t, write_at_then_extend);
     tcase_add_test(t, keep_storage);
     tcase_add_test(t, allocation_failure);
+    tcase_add_test(t, buffer_cache_bounds);
     tcase_add_loop_test(t, random_model, 0, 6);
     suite_add_tcase(s, t);
     return s;
