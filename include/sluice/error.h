@@ -29,6 +29,8 @@ typedef enum sl_error {
     SL_ERR_REFUSED = -11,  /* the peer refused (RST to SYN, ICMP port unr.) */
     SL_ERR_UNREACH = -12,  /* ICMP destination unreachable received        */
     SL_ERR_MSGSIZE = -13,  /* datagram larger than the stack can carry     */
+    SL_ERR_UNSUPPORTED = -14, /* needs a feature this build left out
+                                 (IPv6, reassembly: sl_features())   */
 
     /* ---- any wire parser (-100 ..) ---- */
     SL_ERR_TRUNCATED = -100, /* buffer shorter than the fixed header        */

@@ -196,8 +196,25 @@ typedef struct sl_config {
     void *filter_ctx;
 } sl_config;
 
-/* Fill every field with its documented default (secret NULL, tx empty). */
+/* Fill every field with its documented default (secret NULL, tx empty;
+ * syn_cookies false in a build without SL_FEAT_SYN_COOKIES). */
 void sl_config_init(sl_config *cfg);
+
+/* Features compiled into this library (CMake options SL_WITH_*, see
+ * docs/size.md).  Without SL_FEAT_IPV6, IPv6 packets are dropped with
+ * SL_ERR_UNSUPPORTED (counter ip_drop_unsupported) and IPv6 endpoints are
+ * SL_ERR_INVAL; without SL_FEAT_REASM so are fragments; without SACK or
+ * timestamps TCP neither offers nor accepts the option; without SYN
+ * cookies sl_stack_new refuses syn_cookies = true (SL_ERR_INVAL); without
+ * error texts sl_strerror returns the code's name. */
+#define SL_FEAT_IPV6 0x01u
+#define SL_FEAT_REASM 0x02u
+#define SL_FEAT_SACK 0x04u
+#define SL_FEAT_TIMESTAMPS 0x08u
+#define SL_FEAT_SYN_COOKIES 0x10u
+#define SL_FEAT_ERROR_TEXT 0x20u
+#define SL_FEAT_ALL 0x3fu
+unsigned sl_features(void);
 
 /* ---------------------------------------------------------------------- */
 /* Stack                                                                  */
@@ -426,6 +443,8 @@ typedef enum sl_counter {
     SL_CNT_IP_DROP_OPTION,      /* IPv6 unknown option: discard action  */
     SL_CNT_IP_DROP_ROUTING,     /* IPv6 routing header, segments left   */
     SL_CNT_IP_DROP_PROTO,       /* no handler for the protocol          */
+    SL_CNT_IP_DROP_UNSUPPORTED, /* IPv6 or a fragment, compiled out of
+                                   this build (sl_features)             */
     SL_CNT_IP_FRAGS_RX,         /* fragments received                   */
     SL_CNT_IP_REASM_OK,         /* datagrams reassembled                */
     SL_CNT_IP_REASM_DROP,       /* fragments/datagrams dropped (overlap,

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "core/features.h"
 #include "core/flowtab.h"
 #include "core/handle.h"
 #include "core/mem.h"

@@ -102,7 +102,7 @@ static void write_header(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t 
         memcpy(h.dst, dst, 4);
         h.payload_len = l4len;
         (void)sl_ipv4_emit(&h, buf, SL_IPV4_HDR_MIN + l4len, &w);
-    } else {
+    } else if (SL_FEATURE_IPV6) {
         sl_ipv6_hdr h;
         memset(&h, 0, sizeof h);
         h.next_header = proto;
@@ -258,7 +258,7 @@ bool sl_ip_flush(sl_ctx *c)
             }
             sent(c, b, p->len);
         } else {
-            bool done = (p->data[0] >> 4) == 4 ? frag4(c, p) : frag6(c, p);
+            bool done = !SL_FEATURE_IPV6 || (p->data[0] >> 4) == 4 ? frag4(c, p) : frag6(c, p);
             if (!done)
                 return false;
         }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "core/features.h"
 #include "core/siphash.h"
 #include "icmp/icmp.h"
 #include "ip/ip.h"
@@ -40,7 +41,7 @@ void sl_config_init(sl_config *cfg)
     cfg->reasm_timeout = (sl_time)30 * S_SEC;
     cfg->max_streams = 4096;
     cfg->tcp_backlog = 256;
-    cfg->syn_cookies = true;
+    cfg->syn_cookies = SL_FEATURE_SYN_COOKIES;
     cfg->tcp_rcvbuf = 65536;
     cfg->tcp_sndbuf = 65536;
     cfg->tcp_rto_min = 200 * S_MS;
@@ -72,7 +73,7 @@ static bool config_ok(const sl_config *cfg)
         return false;
     for (size_t i = 0; i < cfg->n_local_prefixes; i++) {
         const sl_prefix *p = &cfg->local_prefixes[i];
-        if ((p->addr.family != 4 && p->addr.family != 6) ||
+        if ((p->addr.family != 4 && !SL_IS_V6(p->addr.family)) ||
             p->len > (p->addr.family == 4 ? 32 : 128))
             return false;
     }
@@ -83,7 +84,18 @@ static bool config_ok(const sl_config *cfg)
         cfg->tcp_rto_max > (sl_time)3600 * S_SEC || cfg->tcp_rto_initial < cfg->tcp_rto_min ||
         cfg->tcp_rto_initial > cfg->tcp_rto_max)
         return false;
+    if (!SL_FEATURE_SYN_COOKIES && cfg->syn_cookies)
+        return false; /* asked for a feature this build left out */
     return cfg->tx_queue > 0 && cfg->reasm_frags > 0 && cfg->udp_rx_queue > 0;
+}
+
+unsigned sl_features(void)
+{
+    return (SL_FEATURE_IPV6 ? SL_FEAT_IPV6 : 0u) | (SL_FEATURE_REASM ? SL_FEAT_REASM : 0u) |
+           (SL_FEATURE_SACK ? SL_FEAT_SACK : 0u) |
+           (SL_FEATURE_TIMESTAMPS ? SL_FEAT_TIMESTAMPS : 0u) |
+           (SL_FEATURE_SYN_COOKIES ? SL_FEAT_SYN_COOKIES : 0u) |
+           (SL_FEATURE_ERROR_TEXT ? SL_FEAT_ERROR_TEXT : 0u);
 }
 
 /* Keys for each use, derived from the caller's secret: two SipHashes of
@@ -144,14 +156,16 @@ sl_stack *sl_stack_new(const sl_config *cfg, const sl_allocator *mem, sl_error *
     sl_txq_init(&c->txq, cfg->tx_queue, cfg->tx_queue_bytes);
     sl_reasm_limits lim = {cfg->reasm_datagrams, cfg->reasm_bytes, cfg->reasm_frags,
                            cfg->reasm_timeout};
-    sl_reasm_init(&s->reasm, &c->mem, &lim);
+    if (SL_FEATURE_REASM)
+        sl_reasm_init(&s->reasm, &c->mem, &lim);
     *err = sl_flowtab_init(&c->flows, &c->mem, cfg->max_flows + cfg->max_streams, c->key_flow);
     if (*err == SL_OK)
         *err = sl_handles_init(&c->handles, &c->mem, cfg->max_flows + cfg->max_streams);
     if (*err == SL_OK) {
         c->tx_scratch = sl_mem_alloc(&c->mem, cfg->mtu);
-        s->reasm_buf = sl_mem_alloc(&c->mem, SL_REASM_OUT_MAX);
-        if (c->tx_scratch == NULL || s->reasm_buf == NULL)
+        if (SL_FEATURE_REASM)
+            s->reasm_buf = sl_mem_alloc(&c->mem, SL_REASM_OUT_MAX);
+        if (c->tx_scratch == NULL || (SL_FEATURE_REASM && s->reasm_buf == NULL))
             *err = SL_ERR_NOMEM;
     }
     if (*err != SL_OK) {
@@ -168,7 +182,8 @@ void sl_stack_free(sl_stack *s)
     sl_ctx *c = &s->c;
     sl_udp_fini(c);
     sl_tcp_fini(c);
-    sl_reasm_fini(&s->reasm);
+    if (SL_FEATURE_REASM)
+        sl_reasm_fini(&s->reasm);
     sl_txq_fini(&c->txq, &c->mem);
     if (c->handles.slots != NULL)
         sl_handles_fini(&c->handles, &c->mem);
@@ -236,6 +251,13 @@ static bool v6_first_frag_complete(const sl_ipv6_hdr *h)
     return true; /* a chain this long is refused after reassembly */
 }
 
+/* A packet that needs a feature this build left out (core/features.h). */
+static sl_error unsupported(sl_ctx *c)
+{
+    sl_count(c, SL_CNT_IP_DROP_UNSUPPORTED);
+    return SL_ERR_UNSUPPORTED;
+}
+
 static sl_error reasm_drop(sl_ctx *c, sl_error e)
 {
     if (e == SL_ERR_NOMEM)
@@ -279,6 +301,8 @@ static sl_error input4(sl_stack *s, const uint8_t *pkt, size_t len)
     }
     if (h.mf || h.frag_off != 0) {
         sl_count(c, SL_CNT_IP_FRAGS_RX);
+        if (!SL_FEATURE_REASM)
+            return unsupported(c);
         size_t out_len = 0;
         e = sl_reasm_input4(&s->reasm, pkt, &h, c->now, s->reasm_buf, SL_REASM_OUT_MAX, &out_len);
         if (e == SL_ERR_AGAIN)
@@ -377,6 +401,8 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
         return SL_OK;
     if (h.is_fragment) {
         sl_count(c, SL_CNT_IP_FRAGS_RX);
+        if (!SL_FEATURE_REASM)
+            return unsupported(c);
         if (h.frag_off == 0 && !v6_first_frag_complete(&h)) {
             /* Parameter Problem code 3, pointer 0 (RFC 7112 §5). */
             sl_icmp6_error(c, pkt, len, &h, 4, 3, 0);
@@ -448,6 +474,8 @@ sl_error sl_input(sl_stack *s, const uint8_t *pkt, size_t len, sl_time now)
     case 4:
         return input4(s, pkt, len);
     case 6:
+        if (!SL_FEATURE_IPV6)
+            return unsupported(c);
         return input6(s, pkt, len);
     default:
         return drop_parse(c, SL_ERR_IP_VERSION);
@@ -462,6 +490,8 @@ static void reasm_timeouts(sl_stack *s)
 {
     sl_ctx *c = &s->c;
     size_t n = 0;
+    if (!SL_FEATURE_REASM)
+        return;
     while (sl_reasm_expire(&s->reasm, c->now, s->reasm_buf, SL_REASM_OUT_MAX, &n) == SL_OK) {
         sl_count(c, SL_CNT_IP_REASM_TIMEOUT);
         if (n == 0)
@@ -473,7 +503,7 @@ static void reasm_timeouts(sl_stack *s)
             sl_ipv4_hdr h;
             if (sl_ipv4_parse(p, n, SL_PARSE_NO_CSUM, &h) == SL_OK)
                 sl_icmp4_error(c, p, n, &h, 11, 1, 0);
-        } else {
+        } else if (SL_FEATURE_IPV6) {
             sl_ipv6_hdr h;
             if (sl_ipv6_parse(p, n, &h) == SL_OK)
                 sl_icmp6_error(c, p, n, &h, 3, 1, 0);
@@ -487,6 +517,8 @@ sl_time sl_poll_at(const sl_stack *s)
     if (c->txq.head != NULL || c->tcp_out_head != NULL)
         return c->now;
     sl_time t = sl_wheel_next(&c->wheel);
+    if (!SL_FEATURE_REASM)
+        return t;
     sl_time r = sl_reasm_next_expiry(&s->reasm);
     return r < t ? r : t;
 }
@@ -553,6 +585,7 @@ static const char *const counter_names[SL_CNT__COUNT] = {
     [SL_CNT_IP_DROP_OPTION] = "ip_drop_option",
     [SL_CNT_IP_DROP_ROUTING] = "ip_drop_routing",
     [SL_CNT_IP_DROP_PROTO] = "ip_drop_proto",
+    [SL_CNT_IP_DROP_UNSUPPORTED] = "ip_drop_unsupported",
     [SL_CNT_IP_FRAGS_RX] = "ip_frags_rx",
     [SL_CNT_IP_REASM_OK] = "ip_reasm_ok",
     [SL_CNT_IP_REASM_DROP] = "ip_reasm_drop",

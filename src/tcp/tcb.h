@@ -29,8 +29,10 @@ enum {
     TF_RCVD_FIN = 1u << 4,    /* the peer's FIN is in rcv_nxt            */
     TF_CLOSED_BY_USER = 1u << 5, /* sl_stream_close: discard new data    */
     TF_NODELAY = 1u << 6,     /* Nagle off                               */
-    TF_SACK = 1u << 7,        /* SACK permitted both ways                */
-    TF_TS = 1u << 8,          /* timestamps in use (RFC 7323)            */
+    /* SACK and timestamps are 0 when compiled out (core/features.h): every
+     * test of them is then constant false and its code is dropped. */
+    TF_SACK = SL_FEATURE_SACK ? 1u << 7 : 0u, /* SACK permitted both ways */
+    TF_TS = SL_FEATURE_TIMESTAMPS ? 1u << 8 : 0u, /* timestamps (RFC 7323) */
     TF_WS = 1u << 9,          /* window scaling in use                   */
     TF_ORPHAN = 1u << 10,     /* handle freed: the stack owns the tcb    */
     TF_PASSIVE = 1u << 11,    /* opened by the acceptor                  */
@@ -46,7 +48,7 @@ enum {
     TF_PROBE = 1u << 21,      /* send a window probe / keep-alive now    */
     TF_REXMT_ONE = 1u << 22,  /* resend the segment at SND.UNA (fast
                                  retransmit, NewReno partial ACK)        */
-    TF_SACK_RECOVERY = 1u << 23 /* loss recovery driven by the SACK
+    TF_SACK_RECOVERY = SL_FEATURE_SACK ? 1u << 23 : 0u /* loss recovery driven by the SACK
                                  scoreboard (RFC 6675), not NewReno      */
 };
 

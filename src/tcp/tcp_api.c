@@ -18,7 +18,7 @@ static sl_tcb *lookup(const sl_ctx *c, sl_stream h)
 
 static bool valid_ep(const sl_endpoint *e)
 {
-    return e != NULL && (e->addr.family == 4 || e->addr.family == 6);
+    return e != NULL && (e->addr.family == 4 || SL_IS_V6(e->addr.family));
 }
 
 sl_error sl_stream_connect(sl_stack *s, const sl_endpoint *local, const sl_endpoint *remote,

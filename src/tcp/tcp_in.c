@@ -71,7 +71,7 @@ static void negotiate(const sl_ctx *c, sl_tcb *t, const sl_tcp_opts *o, uint8_t 
     }
     if (o->sack_perm)
         t->flags |= TF_SACK;
-    if (o->has_ts) {
+    if (SL_FEATURE_TIMESTAMPS && o->has_ts) {
         t->flags |= TF_TS;
         t->ts_recent = o->ts_val;
         t->ts_recent_at = c->now;
@@ -141,8 +141,8 @@ static void send_cookie(sl_ctx *c, const seg_ctx *sc)
     co.mss = sc->h.o.has_mss ? sc->h.o.mss : (sc->family == 4 ? 536 : 1220);
     co.has_wscale = sc->h.o.has_wscale;
     co.wscale = sc->h.o.wscale > 14 ? 14 : sc->h.o.wscale;
-    co.sack_perm = sc->h.o.sack_perm;
-    co.has_ts = sc->h.o.has_ts;
+    co.sack_perm = SL_FEATURE_SACK && sc->h.o.sack_perm;
+    co.has_ts = SL_FEATURE_TIMESTAMPS && sc->h.o.has_ts;
     sl_tuple tu;
     fill_tuple(&tu, sc);
     uint32_t cookie = sl_cookie_make(c->key_cookie, &tu, sc->h.seq, &co, c->now);
@@ -264,7 +264,7 @@ static void syn_to_nobody(sl_ctx *c, const seg_ctx *sc)
         return;
     }
     if (c->n_backlog >= c->cfg.tcp_backlog) {
-        if (c->cfg.syn_cookies)
+        if (SL_FEATURE_SYN_COOKIES && c->cfg.syn_cookies)
             send_cookie(c, sc);
         else
             sl_count(c, SL_CNT_TCP_BACKLOG_FULL);
@@ -433,7 +433,7 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         return false;
     }
     bool fin_acked = false;
-    bool new_sack = h->o.n_sack > 0 && sl_tcp_sack_update(t, &h->o);
+    bool new_sack = SL_FEATURE_SACK && h->o.n_sack > 0 && sl_tcp_sack_update(t, &h->o);
     if (sl_seq_gt(h->ack, t->snd_una)) {
         uint32_t acked = h->ack - t->snd_una;
         uint32_t data = acked;
@@ -445,7 +445,8 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
             data = t->snd.len; /* a window probe byte may be counted */
         sl_ring_consume(&t->snd, &c->mem, data, 0);
         t->snd_una = h->ack;
-        sl_tcp_sack_prune(t);
+        if (SL_FEATURE_SACK)
+            sl_tcp_sack_prune(t);
         if (sl_seq_lt(t->snd_nxt, t->snd_una))
             t->snd_nxt = t->snd_una;
         /* RTT: timestamps (RFC 7323 §4.1) or the timed segment (Karn). */
@@ -795,7 +796,7 @@ sl_error sl_tcp_input(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
                 syn_to_nobody(c, &sc);
                 return SL_OK;
             }
-            if (f == SL_TCP_ACK && c->cfg.syn_cookies) {
+            if (f == SL_TCP_ACK && SL_FEATURE_SYN_COOKIES && c->cfg.syn_cookies) {
                 sl_tcb *t = from_cookie(c, &sc);
                 if (t != NULL) {
                     if (sc.h.payload_len > 0 || (sc.h.flags & SL_TCP_FIN) != 0) {

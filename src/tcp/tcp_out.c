@@ -70,8 +70,8 @@ static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size
             h.o.has_wscale = true;
             h.o.wscale = t->rcv_wscale;
         }
-        h.o.sack_perm = offer || (t->flags & TF_SACK) != 0;
-        h.o.has_ts = offer || (t->flags & TF_TS) != 0;
+        h.o.sack_perm = (SL_FEATURE_SACK && offer) || (t->flags & TF_SACK) != 0;
+        h.o.has_ts = (SL_FEATURE_TIMESTAMPS && offer) || (t->flags & TF_TS) != 0;
     } else {
         h.window = (uint16_t)(win >> t->rcv_wscale);
         win = (uint32_t)h.window << t->rcv_wscale; /* the scaled value sent */

@@ -311,7 +311,7 @@ static udp_obj *lookup(const sl_ctx *c, sl_dgram h)
 
 static bool valid_addr(const sl_addr *a, bool allow_any)
 {
-    return a->family == 4 || a->family == 6 || (allow_any && a->family == 0);
+    return a->family == 4 || SL_IS_V6(a->family) || (allow_any && a->family == 0);
 }
 
 sl_error sl_dgram_open(sl_stack *s, const sl_endpoint *bind, void *user, sl_dgram *out)
