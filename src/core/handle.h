@@ -23,9 +23,9 @@ typedef struct sl_hdl {
     uint8_t type;
     bool in_evq;
     uint16_t ev;              /* pending event bits: 1u << sl_event_type */
-    struct sl_hdl *ev_next;
-    void *user;
     sl_error err;             /* sticky error reported with SL_EV_ERROR  */
+    struct sl_hdl *ev_next;   /* (the order packs this header in 32 bytes) */
+    void *user;
 } sl_hdl;
 
 typedef struct sl_hslot {
