@@ -362,7 +362,7 @@ static sl_listener **listeners(sl_ctx *c)
 static bool listen_key(const sl_endpoint *local, sl_flow_key *k)
 {
     if (local == NULL || local->port == 0 ||
-        (local->addr.family != 0 && local->addr.family != 4 && local->addr.family != 6))
+        (local->addr.family != 0 && local->addr.family != 4 && !SL_IS_V6(local->addr.family)))
         return false;
     sl_tcp_make_key(k, local->addr.family, local->addr.family != 0 ? local->addr.b : NULL,
                     local->port, NULL, 0);
