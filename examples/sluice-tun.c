@@ -47,6 +47,7 @@
 
 #define BATCH 64      /* packets read per loop turn          */
 #define PKT_CAP 65536 /* one slot: the largest IP packet     */
+#define RX_CAP (PKT_CAP + SL_VNET_HDR_LEN) /* ... after a virtio-net header */
 
 /* ---------------------------------------------------------------------- */
 /* Application state                                                      */
@@ -91,6 +92,10 @@ typedef struct app {
     bool dev_blocked;
     impair imp;
     uint64_t tx_eagain, tx_errors, rx_errors, rx_truncated;
+    /* --offload (default): the device has a virtio-net header and hands
+     * over unsegmented, unchecksummed TCP from the kernel (docs/perf.md). */
+    bool vnet;
+    uint64_t rx_coalesced, rx_csum_partial;
     uint8_t txbuf[PKT_CAP];
 } app;
 
@@ -128,7 +133,8 @@ static void dev_write(app *a, const uint8_t *buf, size_t len)
 {
     if (a->pcap != NULL)
         sl_pcap_write(a->pcap, buf, len, a->now);
-    int rc = sl_tun_write(a->fd, buf, len);
+    static const sl_vnet_hdr plain; /* a whole packet, checksums done */
+    int rc = a->vnet ? sl_tun_write_vnet(a->fd, &plain, buf, len) : sl_tun_write(a->fd, buf, len);
     if (rc == -EAGAIN) {
         a->tx_eagain++; /* dropped: TCP retransmits, UDP is best effort */
         a->dev_blocked = true;
@@ -159,6 +165,28 @@ static void tx_send(void *ctx, uint8_t *buf, size_t len)
     if (im->held_len > 0) {
         dev_write(a, im->held, im->held_len);
         im->held_len = 0;
+    }
+}
+
+/* A TCP packet of many segments (cfg.tso_max): the kernel cuts it, or,
+ * delivering it locally, takes it whole (virtio-net GSO). */
+static void tx_send_tso(void *ctx, uint8_t *buf, size_t len, uint16_t seg)
+{
+    app *a = ctx;
+    if (a->pcap != NULL)
+        sl_pcap_write(a->pcap, buf, len, a->now);
+    bool v4 = (buf[0] >> 4) == 4;
+    size_t ihl = v4 ? (size_t)(buf[0] & 0x0f) * 4u : 40u; /* sluice sends no v6 ext headers */
+    sl_vnet_hdr h = {0};
+    h.gso_type = (uint8_t)(v4 ? SL_VNET_GSO_TCPV4 : SL_VNET_GSO_TCPV6);
+    h.hdr_len = (uint16_t)(ihl + (size_t)(buf[ihl + 12] >> 4) * 4u);
+    h.gso_size = seg;
+    int rc = sl_tun_write_vnet(a->fd, &h, buf, len);
+    if (rc == -EAGAIN) {
+        a->tx_eagain++;
+        a->dev_blocked = true;
+    } else if (rc < 0) {
+        a->tx_errors++;
     }
 }
 
@@ -723,6 +751,8 @@ static void usage(FILE *f)
           "                      all, none (default: all; with --proxy: none)\n"
           "  --pcap FILE         write every packet in and out (LINKTYPE_RAW)\n"
           "  --stats             print every non-zero counter on exit\n"
+          "  --no-offload        plain TUN device: no virtio-net header, so the kernel\n"
+          "                      segments and checksums every TCP packet it sends us\n"
           "  --max-seconds N     exit after N seconds (for tests)\n"
           "  --loss PCT          testing: drop PCT% of the packets read from the device\n"
           "  --reorder PCT       testing: swap PCT% of the packets read with the next\n"
@@ -807,6 +837,7 @@ static void print_stats(const app *a)
         {"app_streams_total", a->svc.conns_total},  {"app_streams_open", a->svc.conns_open},
         {"app_tx_eagain_drop", a->tx_eagain},   {"app_tx_errors", a->tx_errors},
         {"app_rx_errors", a->rx_errors},        {"app_rx_truncated", a->rx_truncated},
+        {"app_rx_coalesced", a->rx_coalesced},  {"app_rx_csum_partial", a->rx_csum_partial},
         {"app_udp_echo_dropped", a->svc.udp_echo_dropped},
         {"impair_rx_lost", a->imp.rx_lost},     {"impair_tx_lost", a->imp.tx_lost},
         {"impair_rx_reordered", a->imp.rx_reordered},
@@ -858,11 +889,33 @@ static void input_batch(app *a, sl_pkt *pkts, int n)
     for (int i = 0; i < n; i++) {
         if (pkts[i].len == 0)
             continue;
+        const uint8_t *pkt = pkts[i].buf;
+        size_t len = pkts[i].len;
+        unsigned flags = 0;
+        if (a->vnet) {
+            /* The kernel's own packets: a partial checksum (its sender
+             * left it to the "device") or one it verified; GSO: one TCP
+             * segment standing for many (taken whole by sl_input_ex). */
+            if (len < SL_VNET_HDR_LEN) {
+                a->rx_errors++;
+                continue;
+            }
+            sl_vnet_hdr vh;
+            sl_vnet_hdr_get(pkt, &vh);
+            pkt += SL_VNET_HDR_LEN;
+            len -= SL_VNET_HDR_LEN;
+            if ((vh.flags & (SL_VNET_F_NEEDS_CSUM | SL_VNET_F_DATA_VALID)) != 0)
+                flags |= SL_INPUT_CSUM_OK;
+            if ((vh.flags & SL_VNET_F_NEEDS_CSUM) != 0)
+                a->rx_csum_partial++;
+            if (vh.gso_type != SL_VNET_GSO_NONE)
+                a->rx_coalesced++;
+        }
         if (a->pcap != NULL)
-            sl_pcap_write(a->pcap, pkts[i].buf, pkts[i].len, a->now);
-        sl_input(a->s, pkts[i].buf, pkts[i].len, a->now);
+            sl_pcap_write(a->pcap, pkt, len, a->now);
+        sl_input_ex(a->s, pkt, len, a->now, flags);
         if (im->dup_pct > 0 && rnd_pct(im) < im->dup_pct) {
-            sl_input(a->s, pkts[i].buf, pkts[i].len, a->now); /* duplicated */
+            sl_input_ex(a->s, pkt, len, a->now, flags); /* duplicated */
             im->rx_duplicated++;
         }
     }
@@ -874,11 +927,11 @@ int main(int argc, char **argv)
     unsigned long mtu = 1500, max_seconds = 0, loss = 0, reorder = 0, tx_loss = 0, tx_reorder = 0;
     unsigned long dup = 0, tx_dup = 0;
     unsigned services = SVC_ALL;
-    bool stats = false, services_given = false, proxy = false;
+    bool stats = false, services_given = false, proxy = false, offload = true;
     const char *upstream = NULL;
     unsigned long max_conns = 1024;
     enum { O_DEV = 256, O_MTU, O_SERVICES, O_PCAP, O_STATS, O_MAXSEC, O_LOSS, O_REORDER, O_TX_LOSS,
-           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS, O_DUP, O_TX_DUP };
+           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS, O_DUP, O_TX_DUP, O_NO_OFFLOAD };
     static const struct option opts[] = {
         {"dev", required_argument, NULL, O_DEV},
         {"mtu", required_argument, NULL, O_MTU},
@@ -895,6 +948,7 @@ int main(int argc, char **argv)
         {"proxy", no_argument, NULL, O_PROXY},
         {"upstream", required_argument, NULL, O_UPSTREAM},
         {"max-conns", required_argument, NULL, O_MAX_CONNS},
+        {"no-offload", no_argument, NULL, O_NO_OFFLOAD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -925,6 +979,9 @@ int main(int argc, char **argv)
             break;
         case O_STATS:
             stats = true;
+            break;
+        case O_NO_OFFLOAD:
+            offload = false;
             break;
         case O_MAXSEC:
             if (!parse_uint(optarg, 1, 86400 * 365, &max_seconds)) {
@@ -1007,11 +1064,11 @@ int main(int argc, char **argv)
     a->imp.rng = 0x9e3779b97f4a7c15ull;
     a->imp.held = malloc(PKT_CAP);
     sl_pkt pkts[BATCH];
-    uint8_t *rxmem = malloc((size_t)BATCH * PKT_CAP);
+    uint8_t *rxmem = malloc((size_t)BATCH * RX_CAP);
     if (a->imp.held == NULL || rxmem == NULL)
         return 1;
     for (int i = 0; i < BATCH; i++)
-        pkts[i] = (sl_pkt){.buf = rxmem + (size_t)i * PKT_CAP, .cap = PKT_CAP, .len = 0};
+        pkts[i] = (sl_pkt){.buf = rxmem + (size_t)i * RX_CAP, .cap = RX_CAP, .len = 0};
 
     /* Signals: blocked and read through a signalfd in the epoll set. */
     sigset_t sigs;
@@ -1022,7 +1079,21 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 
     char name[SL_TUN_NAME_MAX];
-    a->fd = sl_tun_open(dev, name, sizeof name);
+    a->fd = -1;
+    if (offload) {
+        /* Receive offload: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 with a
+         * virtio-net header; a kernel without it gets the plain device. */
+        a->fd = sl_tun_open_ex(dev, name, sizeof name, SL_TUN_VNET_HDR);
+        if (a->fd >= 0 && sl_tun_set_offload(a->fd, SL_TUN_OFF_CSUM | SL_TUN_OFF_TSO4 |
+                                                        SL_TUN_OFF_TSO6) < 0) {
+            fprintf(stderr, "sluice-tun: no TUN offloads here; running without\n");
+            close(a->fd);
+            a->fd = -1;
+        }
+        a->vnet = a->fd >= 0;
+    }
+    if (a->fd < 0)
+        a->fd = sl_tun_open(dev, name, sizeof name);
     if (a->fd < 0) {
         fprintf(stderr, "sluice-tun: cannot open TUN device %s: %s%s\n", dev, strerror(-a->fd),
                 a->fd == -EPERM ? " (needs root / CAP_NET_ADMIN)" : "");
@@ -1055,13 +1126,22 @@ int main(int argc, char **argv)
     cfg.mtu = (uint16_t)mtu;
     /* Buffers of at least 16 segments: with the default 64 KiB and a
      * 64 KiB MTU a stream holds a single segment, and the kernel delays
-     * its ACK of a lone segment (about 40 ms each: docs/perf.md). */
-    if (cfg.tcp_sndbuf < 16u * mtu) {
-        cfg.tcp_sndbuf = (uint32_t)(16u * mtu);
-        cfg.tcp_rcvbuf = (uint32_t)(16u * mtu);
+     * its ACK of a lone segment (about 40 ms each: docs/perf.md).  With
+     * offloads the kernel's segments are up to 64 KiB at any MTU. */
+    unsigned long seg_bytes = a->vnet ? 65535ul : mtu;
+    if (cfg.tcp_sndbuf < 16u * seg_bytes) {
+        cfg.tcp_sndbuf = (uint32_t)(16u * seg_bytes);
+        cfg.tcp_rcvbuf = (uint32_t)(16u * seg_bytes);
     }
     cfg.tx.get_buffer = tx_get_buffer;
     cfg.tx.send = tx_send;
+    /* With the virtio-net header, TCP leaves in packets of up to 64 KiB
+     * that the kernel takes whole (no impairment then: it works on
+     * single packets). */
+    if (a->vnet && mtu < 65535 && tx_loss == 0 && tx_reorder == 0 && tx_dup == 0) {
+        cfg.tso_max = 65535;
+        cfg.tx.send_tso = tx_send_tso;
+    }
     cfg.tx.ctx = a;
     cfg.filter = filter;
     cfg.filter_ctx = a;

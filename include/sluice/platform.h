@@ -35,6 +35,49 @@ extern "C" {
  * or -errno (-ENOENT: no /dev/net/tun; -EPERM: no CAP_NET_ADMIN). */
 int sl_tun_open(const char *name, char *actual, size_t actual_cap);
 
+/* sl_tun_open with flags.  SL_TUN_VNET_HDR (IFF_VNET_HDR): every packet
+ * read or written starts with a virtio-net header (sl_vnet_hdr,
+ * SL_VNET_HDR_LEN bytes), which is how the kernel hands over, and takes,
+ * packets whose checksum and segmentation it did not do (offloads, set
+ * with sl_tun_set_offload). */
+#define SL_TUN_VNET_HDR 0x1u
+int sl_tun_open_ex(const char *name, char *actual, size_t actual_cap, unsigned flags);
+
+/* What the reader of a SL_TUN_VNET_HDR device accepts (TUNSETOFFLOAD):
+ * SL_TUN_OFF_CSUM packets with a partial checksum (the sender's kernel
+ * left the TCP/UDP checksum to the device), SL_TUN_OFF_TSO4 / _TSO6 TCP
+ * segments of up to 64 KiB that stand for many MSS-sized ones (the kernel
+ * skips segmentation and checksumming; the reader must take big segments,
+ * as sl_input_ex does).  0 or -errno (-EINVAL: not a vnet-header device,
+ * or an offload the kernel does not know). */
+#define SL_TUN_OFF_CSUM 0x1u
+#define SL_TUN_OFF_TSO4 0x2u
+#define SL_TUN_OFF_TSO6 0x4u
+int sl_tun_set_offload(int fd, unsigned offloads);
+
+/* The virtio-net header (virtio 1.x legacy layout, host byte order on a
+ * little-endian host: the TUN default). */
+#define SL_VNET_HDR_LEN 10
+#define SL_VNET_F_NEEDS_CSUM 1u  /* checksum at csum_start+csum_offset is
+                                    partial: the pseudo-header sum only   */
+#define SL_VNET_F_DATA_VALID 2u  /* the checksum was verified            */
+#define SL_VNET_GSO_NONE 0u
+#define SL_VNET_GSO_TCPV4 1u
+#define SL_VNET_GSO_TCPV6 4u
+typedef struct sl_vnet_hdr {
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t hdr_len;     /* IP + TCP header bytes of a GSO packet     */
+    uint16_t gso_size;    /* payload bytes per segment                 */
+    uint16_t csum_start;  /* NEEDS_CSUM: where the summing starts      */
+    uint16_t csum_offset; /* ... and where the result goes, from there */
+} sl_vnet_hdr;
+/* Decode the SL_VNET_HDR_LEN bytes at p. */
+void sl_vnet_hdr_get(const uint8_t *p, sl_vnet_hdr *h);
+/* Write header h, then the packet, as one packet (writev).  0, -EAGAIN
+ * when the device queue is full, or -errno. */
+int sl_tun_write_vnet(int fd, const sl_vnet_hdr *h, const uint8_t *pkt, size_t len);
+
 /* Set the device's MTU (68..65535; ioctl SIOCSIFMTU).  0 or -errno. */
 int sl_tun_set_mtu(const char *name, unsigned mtu);
 

@@ -80,6 +80,15 @@ typedef struct sl_tx {
     uint8_t *(*get_buffer)(void *ctx, size_t len);
     void (*send)(void *ctx, uint8_t *buf, size_t len);
     void *ctx;
+    /* Segmentation offload (TSO), used only when sl_config.tso_max is
+     * set: a TCP packet longer than the MTU (at most tso_max bytes), whose
+     * payload is whole segments of `seg` bytes (the last may be shorter),
+     * to be cut by the device into MTU-sized segments: TCP header and
+     * options copied, sequence numbers advanced, PSH and FIN on the last
+     * only, checksums redone (Linux TUN with a virtio-net header,
+     * gso_type TCPV4/TCPV6, gso_size = seg).  The packet's own checksums
+     * are complete.  get_buffer must then take lengths up to tso_max. */
+    void (*send_tso)(void *ctx, uint8_t *buf, size_t len, uint16_t seg);
 } sl_tx;
 
 /* What the acceptor does with a new inbound flow. */
@@ -144,6 +153,9 @@ typedef struct sl_config {
     uint16_t mtu;               /* 1500; 576..65535 (IPv6 needs >= 1280) */
     uint8_t ttl;                /* 64: TTL / hop limit of packets sent   */
     unsigned offload;           /* SL_OFFLOAD_* flags, 0                 */
+    uint32_t tso_max;           /* 0: off.  Else mtu+1..65535: new TCP data
+                                   may leave in packets of up to this
+                                   many bytes through tx.send_tso        */
 
     size_t mem_limit;           /* 64 MiB: bytes the stack may allocate  */
     uint32_t max_flows;         /* 4096: UDP flows + bound handles       */
@@ -236,6 +248,19 @@ void sl_stack_free(sl_stack *s);
  * message), or the reason it was dropped: a wire parse error, SL_ERR_LIMIT,
  * SL_ERR_NOMEM, a reassembly error.  Every drop is also counted. */
 sl_error sl_input(sl_stack *s, const uint8_t *pkt, size_t len, sl_time now);
+
+/* sl_input with per-packet flags (0 = sl_input).  SL_INPUT_CSUM_OK: do
+ * not verify this packet's IP, TCP, UDP or ICMP checksums, because the
+ * device verified them or the packet never crossed a wire (Linux TUN with
+ * a virtio-net header: VIRTIO_NET_HDR_F_DATA_VALID or _NEEDS_CSUM, the
+ * latter for a local sender's packet whose checksum field holds only the
+ * pseudo-header sum).  Any segment size is taken: a device that coalesces
+ * (GRO, TSO from a local sender) may hand TCP segments of many MSS, which
+ * are ACKed at once (RFC 5681 §4.2: they stand for two or more
+ * full-sized segments).  Unknown flags: SL_ERR_INVAL, counted as a parse
+ * drop. */
+#define SL_INPUT_CSUM_OK 0x1u
+sl_error sl_input_ex(sl_stack *s, const uint8_t *pkt, size_t len, sl_time now, unsigned flags);
 
 /* Run due timers and transmit everything pending through cfg->tx.
  * Returns the time at which it wants to be polled again, SL_TIME_NEVER if
@@ -473,6 +498,7 @@ typedef enum sl_counter {
     SL_CNT_UDP_FLOW_IDLE,       /* flows closed by idle timeout         */
     SL_CNT_TCP_RX,              /* segments received (parsed)           */
     SL_CNT_TCP_TX,              /* segments sent                        */
+    SL_CNT_TCP_TSO_TX,          /* of which longer than the MTU (TSO)   */
     SL_CNT_TCP_RST_RX,          /* resets accepted                      */
     SL_CNT_TCP_RST_TX,          /* resets sent                          */
     SL_CNT_TCP_DROP_NO_CONN,    /* segment for no connection (RST sent) */

@@ -29,6 +29,8 @@ typedef struct sl_ctx {
     sl_prefix prefixes[SL_MAX_PREFIXES];
     sl_mem mem;
     sl_time now;
+    bool rx_csum_ok;          /* this sl_input_ex packet's checksums are
+                                 trusted (SL_INPUT_CSUM_OK)             */
     uint64_t cnt[SL_CNT__COUNT];
     uint64_t parse_err[SL_PARSE_ERR_SLOTS];
     uint8_t key_flow[16];                /* flow-table hash key         */
@@ -41,7 +43,8 @@ typedef struct sl_ctx {
     sl_handles handles;
     sl_txq txq;
     uint32_t n_flows;                    /* live UDP flows + bound      */
-    uint8_t *tx_scratch;                 /* mtu bytes: fragments built  */
+    uint8_t *tx_scratch;                 /* sl_tx_max bytes: fragments,
+                                            TCP segments built          */
     void *udp_all;                       /* owned by udp/: all objects  */
     void *udp_waiters;                   /* owned by udp/: want WRITABLE*/
     /* Owned by tcp/: */
@@ -67,6 +70,20 @@ static inline sl_ctx *sl_ctx_of(sl_stack *s)
 static inline const sl_ctx *sl_ctx_ofc(const sl_stack *s)
 {
     return (const sl_ctx *)(const void *)s;
+}
+
+/* Skip checksum verification of the packet being input: the whole stack
+ * was told the device verifies them (SL_OFFLOAD_RX_CSUM), or this packet
+ * came with SL_INPUT_CSUM_OK. */
+static inline bool sl_rx_csum_trusted(const sl_ctx *c)
+{
+    return (c->cfg.offload & SL_OFFLOAD_RX_CSUM) != 0 || c->rx_csum_ok;
+}
+
+/* The longest packet the stack hands the device: the MTU, or tso_max. */
+static inline size_t sl_tx_max(const sl_ctx *c)
+{
+    return c->cfg.tso_max > c->cfg.mtu ? c->cfg.tso_max : c->cfg.mtu;
 }
 
 static inline void sl_count(sl_ctx *c, sl_counter k)

@@ -90,7 +90,7 @@ sl_error sl_icmp4_input(sl_ctx *c, const sl_ipv4_hdr *ip, sl_icmp_hdr *msg, sl_i
 {
     *res = SL_ICMP_CONSUMED;
     sl_count(c, SL_CNT_ICMP_RX);
-    unsigned flags = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) != 0 ? SL_PARSE_NO_CSUM : 0u;
+    unsigned flags = sl_rx_csum_trusted(c) ? SL_PARSE_NO_CSUM : 0u;
     sl_error e = sl_icmp4_parse(ip->payload, ip->payload_len, flags, msg);
     if (e == SL_OK)
         *res = dispatch(c, 4, ip->src, ip->dst, msg);
@@ -102,7 +102,7 @@ sl_error sl_icmp6_input(sl_ctx *c, const sl_ipv6_hdr *ip, sl_icmp_hdr *msg, sl_i
     *res = SL_ICMP_CONSUMED;
     sl_count(c, SL_CNT_ICMP_RX);
     sl_pseudo ph = {6, ip->src, ip->dst};
-    bool verify = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) == 0;
+    bool verify = !sl_rx_csum_trusted(c);
     sl_error e = sl_icmp6_parse(ip->payload, ip->payload_len, verify ? &ph : NULL, msg);
     if (e == SL_OK)
         *res = dispatch(c, 6, ip->src, ip->dst, msg);

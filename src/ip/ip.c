@@ -242,6 +242,17 @@ void sl_ip_direct_send(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *s
     sent(c, buf, sl_ip_hdr_len(family) + l4len);
 }
 
+void sl_ip_direct_send_tso(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *src,
+                           const uint8_t *dst, size_t l4len, uint16_t seg)
+{
+    write_header(c, buf, family, src, dst, SL_IPPROTO_TCP, l4len);
+    size_t len = sl_ip_hdr_len(family) + l4len;
+    c->cfg.tx.send_tso(c->cfg.tx.ctx, buf, len, seg);
+    sl_count(c, SL_CNT_IP_TX);
+    sl_count(c, SL_CNT_TCP_TSO_TX);
+    c->cnt[SL_CNT_IP_TX_BYTES] += len;
+}
+
 bool sl_ip_flush(sl_ctx *c)
 {
     while (c->txq.head != NULL) {

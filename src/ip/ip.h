@@ -38,13 +38,17 @@ sl_txpkt *sl_ip_alloc(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
 void sl_ip_queue(sl_ctx *c, sl_txpkt *p);
 
 /* Direct output, for packets built at poll time (TCP segments): a buffer
- * for a packet of `len` (<= mtu) bytes — the device's, or the stack's
+ * for a packet of `len` (<= sl_tx_max) bytes — the device's, or the stack's
  * scratch — or NULL when the device is full (counted).  Write the
  * transport bytes at buf + sl_ip_hdr_len(family), then sl_ip_direct_send
  * writes the IP header and transmits. */
 uint8_t *sl_ip_direct_begin(sl_ctx *c, size_t len);
 void sl_ip_direct_send(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *src,
                        const uint8_t *dst, uint8_t proto, size_t l4len);
+/* The same for a TCP packet longer than the MTU (TSO): through
+ * tx.send_tso with segments of `seg` payload bytes. */
+void sl_ip_direct_send_tso(sl_ctx *c, uint8_t *buf, uint8_t family, const uint8_t *src,
+                           const uint8_t *dst, size_t l4len, uint16_t seg);
 static inline size_t sl_ip_hdr_len(uint8_t family)
 {
     return family == 4 ? SL_IPV4_HDR_MIN : SL_IPV6_HDR_LEN;

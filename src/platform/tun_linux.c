@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static void copy_name(char *dst, const char *src)
@@ -35,7 +36,12 @@ static void copy_name(char *dst, const char *src)
 
 int sl_tun_open(const char *name, char *actual, size_t actual_cap)
 {
-    if (name != NULL && strlen(name) >= IFNAMSIZ)
+    return sl_tun_open_ex(name, actual, actual_cap, 0);
+}
+
+int sl_tun_open_ex(const char *name, char *actual, size_t actual_cap, unsigned flags)
+{
+    if ((name != NULL && strlen(name) >= IFNAMSIZ) || (flags & ~SL_TUN_VNET_HDR) != 0)
         return -EINVAL;
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -43,6 +49,8 @@ int sl_tun_open(const char *name, char *actual, size_t actual_cap)
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    if ((flags & SL_TUN_VNET_HDR) != 0)
+        ifr.ifr_flags |= IFF_VNET_HDR;
     copy_name(ifr.ifr_name, name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
@@ -124,6 +132,50 @@ int sl_tun_read_batch(int fd, sl_pkt *pkts, int n)
         got++;
     }
     return got;
+}
+
+int sl_tun_set_offload(int fd, unsigned offloads)
+{
+    if ((offloads & ~(SL_TUN_OFF_CSUM | SL_TUN_OFF_TSO4 | SL_TUN_OFF_TSO6)) != 0)
+        return -EINVAL;
+    unsigned long f = 0;
+    if ((offloads & SL_TUN_OFF_CSUM) != 0)
+        f |= TUN_F_CSUM;
+    if ((offloads & SL_TUN_OFF_TSO4) != 0)
+        f |= TUN_F_TSO4;
+    if ((offloads & SL_TUN_OFF_TSO6) != 0)
+        f |= TUN_F_TSO6;
+    return ioctl(fd, TUNSETOFFLOAD, f) < 0 ? -errno : 0;
+}
+
+void sl_vnet_hdr_get(const uint8_t *p, sl_vnet_hdr *h)
+{
+    h->flags = p[0];
+    h->gso_type = p[1];
+    memcpy(&h->hdr_len, p + 2, 2); /* host order (TUN's default on LE) */
+    memcpy(&h->gso_size, p + 4, 2);
+    memcpy(&h->csum_start, p + 6, 2);
+    memcpy(&h->csum_offset, p + 8, 2);
+}
+
+int sl_tun_write_vnet(int fd, const sl_vnet_hdr *h, const uint8_t *pkt, size_t len)
+{
+    uint8_t hb[SL_VNET_HDR_LEN];
+    hb[0] = h->flags;
+    hb[1] = h->gso_type;
+    memcpy(hb + 2, &h->hdr_len, 2);
+    memcpy(hb + 4, &h->gso_size, 2);
+    memcpy(hb + 6, &h->csum_start, 2);
+    memcpy(hb + 8, &h->csum_offset, 2);
+    struct iovec iov[2] = {{hb, sizeof hb}, {(void *)(uintptr_t)pkt, len}};
+    for (int tries = 0; tries < 8; tries++) {
+        ssize_t w = writev(fd, iov, 2);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return -EINTR;
 }
 
 int sl_tun_write(int fd, const uint8_t *pkt, size_t len)

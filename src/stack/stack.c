@@ -84,6 +84,9 @@ static bool config_ok(const sl_config *cfg)
         cfg->tcp_rto_max > (sl_time)3600 * S_SEC || cfg->tcp_rto_initial < cfg->tcp_rto_min ||
         cfg->tcp_rto_initial > cfg->tcp_rto_max)
         return false;
+    if (cfg->tso_max != 0 &&
+        (cfg->tso_max <= cfg->mtu || cfg->tso_max > 65535u || cfg->tx.send_tso == NULL))
+        return false;
     if (!SL_FEATURE_SYN_COOKIES && cfg->syn_cookies)
         return false; /* asked for a feature this build left out */
     return cfg->tx_queue > 0 && cfg->reasm_frags > 0 && cfg->udp_rx_queue > 0;
@@ -162,7 +165,7 @@ sl_stack *sl_stack_new(const sl_config *cfg, const sl_allocator *mem, sl_error *
     if (*err == SL_OK)
         *err = sl_handles_init(&c->handles, &c->mem, cfg->max_flows + cfg->max_streams);
     if (*err == SL_OK) {
-        c->tx_scratch = sl_mem_alloc(&c->mem, cfg->mtu);
+        c->tx_scratch = sl_mem_alloc(&c->mem, sl_tx_max(c));
         if (SL_FEATURE_REASM)
             s->reasm_buf = sl_mem_alloc(&c->mem, SL_REASM_OUT_MAX);
         if (c->tx_scratch == NULL || (SL_FEATURE_REASM && s->reasm_buf == NULL))
@@ -189,7 +192,7 @@ void sl_stack_free(sl_stack *s)
         sl_handles_fini(&c->handles, &c->mem);
     if (c->flows.buckets != NULL)
         sl_flowtab_fini(&c->flows, &c->mem);
-    sl_mem_free(&c->mem, c->tx_scratch, c->cfg.mtu);
+    sl_mem_free(&c->mem, c->tx_scratch, sl_tx_max(c));
     sl_mem_free(&c->mem, s->reasm_buf, SL_REASM_OUT_MAX);
     sl_mem_cache_flush(&c->mem);
     sl_mem m = c->mem;
@@ -282,7 +285,7 @@ static void icmp_for_flow(sl_ctx *c, uint8_t family, const sl_icmp_hdr *m)
 static sl_error input4(sl_stack *s, const uint8_t *pkt, size_t len)
 {
     sl_ctx *c = &s->c;
-    unsigned flags = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) != 0 ? SL_PARSE_NO_CSUM : 0u;
+    unsigned flags = sl_rx_csum_trusted(c) ? SL_PARSE_NO_CSUM : 0u;
     sl_ipv4_hdr h;
     sl_error e = sl_ipv4_parse(pkt, len, flags, &h);
     if (e != SL_OK)
@@ -462,6 +465,18 @@ static sl_error input6(sl_stack *s, const uint8_t *pkt, size_t len)
     }
 }
 
+sl_error sl_input_ex(sl_stack *s, const uint8_t *pkt, size_t len, sl_time now, unsigned flags)
+{
+    if ((flags & ~(unsigned)SL_INPUT_CSUM_OK) != 0) {
+        sl_count(&s->c, SL_CNT_IP_RX);
+        return drop_parse(&s->c, SL_ERR_INVAL);
+    }
+    s->c.rx_csum_ok = (flags & SL_INPUT_CSUM_OK) != 0;
+    sl_error e = sl_input(s, pkt, len, now);
+    s->c.rx_csum_ok = false;
+    return e;
+}
+
 sl_error sl_input(sl_stack *s, const uint8_t *pkt, size_t len, sl_time now)
 {
     sl_ctx *c = &s->c;
@@ -613,6 +628,7 @@ static const char *const counter_names[SL_CNT__COUNT] = {
     [SL_CNT_UDP_FLOW_IDLE] = "udp_flow_idle",
     [SL_CNT_TCP_RX] = "tcp_rx",
     [SL_CNT_TCP_TX] = "tcp_tx",
+    [SL_CNT_TCP_TSO_TX] = "tcp_tso_tx",
     [SL_CNT_TCP_RST_RX] = "tcp_rst_rx",
     [SL_CNT_TCP_RST_TX] = "tcp_rst_tx",
     [SL_CNT_TCP_DROP_NO_CONN] = "tcp_drop_no_conn",

@@ -50,8 +50,11 @@ void sl_tcp_cc_ack(sl_ctx *c, sl_tcb *t, uint32_t acked)
         return;
     }
     if (t->cwnd < t->ssthresh) {
-        /* Slow start, appropriate byte counting with L = 1 SMSS. */
-        t->cwnd += acked < mss ? acked : mss;
+        /* Slow start, appropriate byte counting (RFC 3465 §2.2) with
+         * L = 2 SMSS: an ACK of two or more full segments (a receiver
+         * that ACKs every other segment, or one coalesced TSO packet)
+         * grows cwnd by two. */
+        t->cwnd += acked < 2u * mss ? acked : 2u * mss;
     } else {
         /* Congestion avoidance: about one MSS per RTT. */
         uint32_t inc = (uint32_t)((uint64_t)mss * mss / (t->cwnd ? t->cwnd : 1));

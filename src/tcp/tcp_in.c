@@ -554,7 +554,13 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
          * delaying the ACK would only stall it (one 64 KiB segment per
          * delayed-ACK timeout with a 64 KiB window). */
         bool wnd_full = sl_seq_lt(t->rcv_adv, t->rcv_nxt + (uint32_t)len);
-        if (n < len || filled || t->ooo.n > 0 || wnd_full || (t->flags & TF_DELACK) != 0) {
+        /* A segment of two or more of our MSS was coalesced by the device
+         * (receive offload, sl_input_ex): it stands for at least two
+         * full-sized segments, which RFC 5681 §4.2 ACKs at once. */
+        uint32_t full = sl_tcp_our_mss(c, t->node.key.family) - ((t->flags & TF_TS) != 0 ? 12u : 0u);
+        bool coalesced = len >= 2u * full;
+        if (n < len || filled || t->ooo.n > 0 || wnd_full || coalesced ||
+            (t->flags & TF_DELACK) != 0) {
             ack_now(c, t); /* RFC 5681 §4.2: at least every second segment */
         } else {
             t->flags |= TF_DELACK;
@@ -768,7 +774,7 @@ sl_error sl_tcp_input(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
     sc.src = src;
     sc.dst = dst;
     sl_pseudo ph = {family, src, dst};
-    bool verify = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) == 0;
+    bool verify = !sl_rx_csum_trusted(c);
     sl_error e = sl_tcp_parse(l4, len, verify ? &ph : NULL, &sc.h);
     if (e != SL_OK)
         return e;

@@ -47,7 +47,18 @@ uint32_t sl_tcp_rcv_window(const sl_ctx *c, const sl_tcb *t)
 
 /* Build and send one segment: seq, flags, `len` bytes of the send ring
  * from position `off`.  SYN segments carry the handshake options. */
+static bool send_segment_tso(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off,
+                             size_t len, size_t seg);
+
 static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off, size_t len)
+{
+    return send_segment_tso(c, t, seq, flags, off, len, 0);
+}
+
+/* send_segment, where `seg` (non-zero) allows a TSO packet: `len` bytes
+ * of whole `seg`-byte segments beyond the MTU, up to tso_max. */
+static bool send_segment_tso(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off,
+                             size_t len, size_t seg)
 {
     const sl_flow_key *k = &t->node.key;
     sl_tcp_hdr h;
@@ -96,8 +107,9 @@ static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size
     if (err != SL_OK)
         return true; /* cannot happen with at most 3-4 SACK blocks */
     size_t hlen = sl_ip_hdr_len(k->family);
-    if (hlen + SL_TCP_HDR_MIN + olen + len > c->cfg.mtu) /* never past the MTU */
-        len = c->cfg.mtu - hlen - SL_TCP_HDR_MIN - olen;
+    size_t max = seg != 0 ? sl_tx_max(c) : c->cfg.mtu;
+    if (hlen + SL_TCP_HDR_MIN + olen + len > max) /* never past the MTU (or tso_max) */
+        len = max - hlen - SL_TCP_HDR_MIN - olen;
     size_t l4len = SL_TCP_HDR_MIN + olen + len;
     uint8_t *buf = sl_ip_direct_begin(c, hlen + l4len);
     if (buf == NULL)
@@ -110,7 +122,10 @@ static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size
     sl_pseudo ph = {k->family, k->laddr, k->raddr};
     size_t w = 0;
     (void)sl_tcp_emit(&h, &ph, l4, l4len, &w);
-    sl_ip_direct_send(c, buf, k->family, k->laddr, k->raddr, SL_IPPROTO_TCP, l4len);
+    if (hlen + l4len > c->cfg.mtu)
+        sl_ip_direct_send_tso(c, buf, k->family, k->laddr, k->raddr, l4len, (uint16_t)seg);
+    else
+        sl_ip_direct_send(c, buf, k->family, k->laddr, k->raddr, SL_IPPROTO_TCP, l4len);
     sl_count(c, SL_CNT_TCP_TX);
     if ((flags & SL_TCP_ACK) != 0) {
         t->rcv_adv = t->rcv_nxt + win;
@@ -168,8 +183,21 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
         size_t len = avail < usable ? avail : usable;
         uint32_t ovh = opt_overhead(t);
         size_t seg_max = t->mss > ovh + 8u ? t->mss - ovh : 8u;
-        if (len > seg_max)
-            len = seg_max;
+        /* New data may leave as one TSO packet of whole segments (the
+         * device cuts it); retransmissions stay single segments. */
+        size_t burst = seg_max;
+        if (c->cfg.tso_max != 0 && t->snd_nxt == t->snd_max) {
+            size_t room = c->cfg.tso_max - sl_ip_hdr_len(t->node.key.family) - SL_TCP_HDR_MIN - ovh;
+            if (room / seg_max > 1)
+                burst = room / seg_max * seg_max;
+        }
+        if (len > burst)
+            len = burst;
+        /* A TSO packet the window or cwnd cuts short ends on a whole
+         * segment: its small tail is held exactly as a lone small segment
+         * would be (Nagle, RFC 1122 §4.2.3.4; SWS, RFC 9293 §3.8.6.2.1). */
+        if (len > seg_max && len < avail)
+            len -= len % seg_max;
         /* The FIN goes with the last byte of the stream, never before, and
          * again whenever that last byte is resent (TF_FIN_SENT stays: the
          * FIN keeps its sequence number, SND.UNA + len). */
@@ -193,7 +221,7 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
             flags |= SL_TCP_PSH;
         if (fin)
             flags |= SL_TCP_FIN;
-        if (!send_segment(c, t, t->snd_nxt, flags, off, len))
+        if (!send_segment_tso(c, t, t->snd_nxt, flags, off, len, len > seg_max ? seg_max : 0))
             return false;
         *sent_any = true;
         if ((t->flags & TF_RTT_TIMING) == 0 && t->snd_nxt == t->snd_max) {

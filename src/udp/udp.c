@@ -205,7 +205,7 @@ sl_error sl_udp_input(sl_ctx *c, uint8_t family, const uint8_t *src, const uint8
 {
     *res = SL_UDP_DONE;
     sl_pseudo ph = {family, src, dst};
-    bool verify = (c->cfg.offload & SL_OFFLOAD_RX_CSUM) == 0;
+    bool verify = !sl_rx_csum_trusted(c);
     sl_udp_hdr u;
     sl_error e = sl_udp_parse(l4, len, verify ? &ph : NULL, &u);
     if (e != SL_OK)

@@ -13,7 +13,9 @@
 # chargen with nc, a refused port, UDP echo with socat (v4 and v6); then one
 # /bytes/10000000 under loss and reordering on a second device (sl1, prefix
 # 198.19.250.0/24): tc netem if the kernel has it, else sluice-tun's own
-# --loss/--reorder.  Then sluice-tun --proxy (tun2socks style) between this
+# --loss/--reorder; the same download from sluice-tun --no-offload (a plain
+# device: sl0 runs with virtio-net offloads, TSO both ways, and the test checks
+# they were used).  Then sluice-tun --proxy (tun2socks style) between this
 # namespace and a server namespace (python3 http.server, socat echoes), see the
 # proxy section.  Only 198.18.0.0/15 and 2001:2::/48 are ever used.
 #
@@ -308,6 +310,27 @@ if [ "$IMPAIR" -eq 1 ]; then
   PID2=""
 fi
 
+# ---- a plain TUN device (--no-offload) ----------------------------------------------
+# sl0 runs with offloads (virtio-net header: the kernel hands over and takes
+# 64 KiB TCP segments, checksums left partial); sl3 is the plain device where
+# the kernel segments and checksums every packet.
+if start_tun sl3 sluice-tun-plain --no-offload; then
+  PID2=$TUNPID
+  route_dev sl3 198.19.252.0/24
+  check_bytes http://198.19.252.1/bytes/$N "plain device (--no-offload): curl /bytes/$N"
+  out=$(nsx timeout 10 ping -c 2 -i 0.2 -W 2 198.19.252.9 2>&1)
+  if echo "$out" | grep -q " 2 received"; then
+    ok "plain device (--no-offload): ping 198.19.252.9"
+  else
+    fail "plain device (--no-offload): ping: $(echo "$out" | tail -2 | tr '\n' ' ')"
+  fi
+else
+  PID2=$TUNPID
+  fail "sluice-tun --no-offload did not bring up sl3"
+fi
+stop_pid "$PID2"
+PID2=""
+
 # ---- proxy (tun2socks style) -------------------------------------------------------
 # Three namespaces: this one ($NS) is the client side (curl, nc, socat); $NSS is
 # the server side (python3 http.server on 8000, a socat TCP echo on 7007, socat
@@ -462,6 +485,17 @@ stop_pid "$PID"
 PID=""
 stop_pid "$PID2"
 PID2=""
+# The offloads were used on sl0: TCP segments longer than the MTU both ways.
+for c in tcp_tso_tx app_rx_coalesced; do
+  v=$(awk -v c="$c" '$1 == c { print $2 }' "$WORK/sluice-tun.log")
+  if [ -n "$v" ] && [ "$v" -gt 0 ]; then
+    ok "sl0 offloads in use: $c = $v"
+  elif grep -q "no TUN offloads here" "$WORK/sluice-tun.log"; then
+    say "note: this kernel has no TUN offloads; sl0 ran on the plain device"
+  else
+    fail "sl0 offloads: counter $c is ${v:-0}"
+  fi
+done
 if [ "$MODE" = test ]; then
   say "--- sluice-tun (sl0) ---"
   cat "$WORK/sluice-tun.log"
