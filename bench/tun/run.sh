@@ -3,7 +3,7 @@
 # the bare TUN device, with the Linux kernel as the client (issue 8).
 #
 #   bench/tun/run.sh [--build DIR] [--quick] [--seconds S] [--warmup W]
-#                    [--mtus "1500 65520"] [--peers "sluice lwip kernel sink"]
+#                    [--mtus "1500 65520"] [--peers "sluice sluice_plain lwip kernel sink"]
 #                    [--tests "bulk_in bulk_out rate"] [--streams "1 8"]
 #                    [--conc "1 64"] [--txqueuelen N] [--lwip-input lock|mbox]
 #                    [--sluice-args "ARGS"] [--keep DIR]
@@ -21,7 +21,9 @@
 # kernel peer, sl-bench-<pid>-<n>-s), deleted right after it and again on
 # exit whatever happens.  The layout is the one of tests/interop/run.sh:
 #
-#   sluice, lwip, sink: the peer opens TUN device sl0 in the namespace; the
+#   sluice (sluice-tun as installed: TUN offloads on, virtio-net header,
+#   TSO both ways), sluice_plain (sluice-tun --no-offload, the plain
+#   device), lwip, sink: the peer opens TUN device sl0 in the namespace; the
 #       kernel side has 198.18.0.1/32 on sl0 and routes 198.18.0.0/15 into
 #       it; the peer is 198.18.0.2 (sluice-tun answers on every address,
 #       lwip_tun's netif has 198.18.0.2/15, tun_sink answers nothing).
@@ -83,7 +85,7 @@ QUICK=0
 SECS=5
 WARM=0.5
 MTUS="1500 65520"
-PEERS="sluice lwip kernel sink"
+PEERS="sluice sluice_plain lwip kernel sink"
 TESTS="bulk_in bulk_out rate"
 STREAMS="1 8"
 CONCS="1 64"
@@ -286,7 +288,7 @@ fail_fig() { # fail_fig LINE-PREFIX REASON [LOG]
 peer_counters() { # peer_counters PEER LOG
   local re
   case "$1" in
-    sluice) re='^ +(tcp_retransmit|tcp_fast_retransmit|tcp_rto|tcp_drop_[a-z_]+|tcp_conn_accepted|tcp_conn_refused|app_tx_eagain_drop|tx_eagain|mem_peak_bytes|ip_rx|ip_tx) ' ;;
+    sluice | sluice_plain) re='^ +(tcp_tso_tx|app_rx_coalesced|tcp_retransmit|tcp_fast_retransmit|tcp_rto|tcp_drop_[a-z_]+|tcp_conn_accepted|tcp_conn_refused|app_tx_eagain_drop|tx_eagain|mem_peak_bytes|ip_rx|ip_tx) ' ;;
     lwip) re='^ +(rx_pkts|rx_mbox_drops|rx_alloc_fail|tx_pkts|tx_errors|conns_accepted|close_failed) ' ;;
     *) return 0 ;;
   esac
@@ -320,11 +322,13 @@ run_fig() {
   client_args+=(--dst 198.18.0.2 --seconds "$SECS" --warmup "$WARM")
 
   case "$peer" in
-    sluice | lwip)
-      if [ "$peer" = sluice ]; then
+    sluice | sluice_plain | lwip)
+      if [ "$peer" != lwip ]; then
+        local plain=""
+        [ "$peer" = sluice_plain ] && plain="--no-offload"
         # shellcheck disable=SC2086
-        ip netns exec "$ns" "$SLUICE" --dev sl0 --mtu "$mtu" --stats --max-seconds "$BOUND" $SLUICE_ARGS \
-          >"$log" 2>&1 &
+        ip netns exec "$ns" "$SLUICE" --dev sl0 --mtu "$mtu" --stats --max-seconds "$BOUND" $plain \
+          $SLUICE_ARGS >"$log" 2>&1 &
       else
         ip netns exec "$ns" "$LWIP" --dev sl0 --mtu "$mtu" --input "$LWIP_INPUT" --stats \
           --max-seconds "$BOUND" >"$log" 2>&1 &
@@ -442,10 +446,10 @@ echo "# tun bench: $(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpus=$(npro
 [ "$BTYPE" = Release ] || echo "# warning: $BUILD is not a Release build; the figures mean little"
 for peer in $PEERS; do
   case "$peer" in
-    sluice | kernel | sink) ;;
+    sluice | sluice_plain | kernel | sink) ;;
     lwip)
       [ -x "$LWIP" ] || echo "# skip peer lwip: $LWIP not built (apt-get install liblwip-dev, re-run cmake)" ;;
-    *) echo "run.sh: unknown peer $peer (sluice lwip kernel sink)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown peer $peer (sluice sluice_plain lwip kernel sink)" >&2; exit 2 ;;
   esac
 done
 for t in $TESTS; do

@@ -558,7 +558,7 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
          * (receive offload, sl_input_ex): it stands for at least two
          * full-sized segments, which RFC 5681 §4.2 ACKs at once. */
         uint32_t full = sl_tcp_our_mss(c, t->node.key.family) - ((t->flags & TF_TS) != 0 ? 12u : 0u);
-        bool coalesced = len >= 2u * full;
+        bool coalesced = len >= 2 * (size_t)full;
         if (n < len || filled || t->ooo.n > 0 || wnd_full || coalesced ||
             (t->flags & TF_DELACK) != 0) {
             ack_now(c, t); /* RFC 5681 §4.2: at least every second segment */
