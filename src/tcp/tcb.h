@@ -52,6 +52,16 @@ enum {
                                  scoreboard (RFC 6675), not NewReno      */
 };
 
+/* What a connection needs only while the peer's data arrives out of order
+ * or the peer SACKs ours: allocated on demand, freed when both are empty,
+ * so an idle connection does not carry it (108 bytes on x86-64). */
+typedef struct sl_tcb_ext {
+    sl_ooo ooo;               /* out-of-order ranges held in the rcv ring */
+    uint8_t n_sacked;         /* scoreboard ranges held                  */
+    sl_tcp_sack sacked[SL_TCP_MAX_SACK]; /* what the peer SACKed above
+                                 SND.UNA, sorted (RFC 6675 scoreboard)   */
+} sl_tcb_ext;
+
 typedef struct sl_tcb {
     sl_hdl h;                 /* first: see core/handle.h                */
     sl_flow_node node;        /* key: proto, family, local, remote       */
@@ -82,12 +92,24 @@ typedef struct sl_tcb {
     sl_time delack_at;
     sl_time last_rx;
     sl_ring snd, rcv;
-    sl_ooo ooo;
+    sl_tcb_ext *x;            /* NULL unless out-of-order data or SACKs  */
     uint32_t retransmits;
-    uint8_t n_sacked;         /* scoreboard ranges held                  */
-    sl_tcp_sack sacked[SL_TCP_MAX_SACK]; /* what the peer SACKed above
-                                 SND.UNA, sorted (RFC 6675 scoreboard)   */
 } sl_tcb;
+
+/* Out-of-order ranges held / SACK ranges on the scoreboard (0 without
+ * the extension). */
+static inline unsigned sl_tcb_ooo_n(const sl_tcb *t)
+{
+    return t->x != NULL ? t->x->ooo.n : 0u;
+}
+static inline unsigned sl_tcb_n_sacked(const sl_tcb *t)
+{
+    return t->x != NULL ? t->x->n_sacked : 0u;
+}
+/* The extension, allocated if needed; NULL when memory ran out (counted). */
+sl_tcb_ext *sl_tcb_ext_get(sl_ctx *c, sl_tcb *t);
+/* Free the extension once it holds nothing. */
+void sl_tcb_ext_trim(sl_ctx *c, sl_tcb *t);
 
 /* A specific listener (sl_stream_listen): a wildcard key in the flow
  * table, remote address and port zero. */
@@ -144,9 +166,9 @@ void sl_tcp_timer_idle(sl_ctx *c, sl_tcb *t);
 /* ---- tcp_sack.c: RFC 2018 / RFC 6675 scoreboard ---- */
 /* Record the peer's SACK blocks; blocks outside (SND.UNA, SND.MAX] are
  * ignored (RFC 2018 §8 leaves them untrusted). */
-bool sl_tcp_sack_update(sl_tcb *t, const sl_tcp_opts *o); /* true: new data SACKed */
+bool sl_tcp_sack_update(sl_ctx *c, sl_tcb *t, const sl_tcp_opts *o); /* true: new data SACKed */
 /* SND.UNA advanced: forget ranges now below it. */
-void sl_tcp_sack_prune(sl_tcb *t);
+void sl_tcp_sack_prune(sl_ctx *c, sl_tcb *t);
 /* While retransmitting (snd_nxt < snd_max): move snd_nxt past SACKed data
  * and return how many bytes may go before the next SACKed range. */
 uint32_t sl_tcp_sack_next(sl_tcb *t);

@@ -86,7 +86,7 @@ long sl_stream_read(sl_stack *s, sl_stream h, uint8_t *buf, size_t cap)
         return SL_ERR_STALE;
     if (t->rcv.len > 0 && cap > 0) {
         uint32_t before = sl_tcp_rcv_window(c, t);
-        size_t n = sl_ring_read(&t->rcv, &c->mem, buf, cap, t->ooo.n > 0);
+        size_t n = sl_ring_read(&t->rcv, &c->mem, buf, cap, sl_tcb_ooo_n(t) > 0);
         /* Tell the peer when the window opened enough (RFC 9293
          * §3.8.6.2.2): the receive-side SWS rule decides. */
         if (t->state != SL_TCP_CLOSED && sl_tcp_rcv_window(c, t) > before &&
@@ -344,7 +344,7 @@ sl_error sl_stream_set_buffers(sl_stack *s, sl_stream h, uint32_t rcvbuf, uint32
     if ((rcvbuf != 0 && (rcvbuf < 1024 || rcvbuf > (1u << 30))) ||
         (sndbuf != 0 && (sndbuf < 1024 || sndbuf > (1u << 30))))
         return SL_ERR_INVAL;
-    if ((rcvbuf != 0 && (t->rcv.buf != NULL || t->ooo.n > 0)) ||
+    if ((rcvbuf != 0 && (t->rcv.buf != NULL || sl_tcb_ooo_n(t) > 0)) ||
         (sndbuf != 0 && t->snd.buf != NULL))
         return SL_ERR_STATE;
     if (rcvbuf != 0)

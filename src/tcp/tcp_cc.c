@@ -81,7 +81,7 @@ bool sl_tcp_cc_dupack(sl_ctx *c, sl_tcb *t)
     t->ssthresh = half > 2u * mss ? half : 2u * mss;
     t->recover = t->snd_max;
     t->flags |= TF_IN_RECOVERY;
-    if ((t->flags & TF_SACK) != 0 && t->n_sacked > 0) {
+    if ((t->flags & TF_SACK) != 0 && sl_tcb_n_sacked(t) > 0) {
         /* RFC 6675 §5 step 4: cwnd = ssthresh; the first lost segment is
          * resent now (the caller), then NextSeg() while pipe allows. */
         t->flags |= TF_SACK_RECOVERY;

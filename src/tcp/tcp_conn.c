@@ -51,7 +51,7 @@ sl_tcb *sl_tcb_new(sl_ctx *c, void *user, sl_error *err)
     sl_timer_init(&t->timer, SL_TK_TCP);
     sl_ring_init(&t->snd, c->cfg.tcp_sndbuf);
     sl_ring_init(&t->rcv, c->cfg.tcp_rcvbuf);
-    sl_ooo_init(&t->ooo);
+    t->x = NULL;
     t->state = SL_TCP_CLOSED;
     t->rto = (uint32_t)c->cfg.tcp_rto_initial;
     t->rexmt_at = SL_TIME_NEVER;
@@ -65,6 +65,27 @@ sl_tcb *sl_tcb_new(sl_ctx *c, void *user, sl_error *err)
     *all_head(c) = t;
     c->n_streams++;
     return t;
+}
+
+sl_tcb_ext *sl_tcb_ext_get(sl_ctx *c, sl_tcb *t)
+{
+    if (t->x == NULL) {
+        t->x = sl_mem_alloc(&c->mem, sizeof *t->x);
+        if (t->x == NULL) {
+            sl_count(c, SL_CNT_MEM_FAIL);
+            return NULL;
+        }
+        sl_ooo_init(&t->x->ooo);
+    }
+    return t->x;
+}
+
+void sl_tcb_ext_trim(sl_ctx *c, sl_tcb *t)
+{
+    if (t->x != NULL && t->x->ooo.n == 0 && t->x->n_sacked == 0) {
+        sl_mem_free(&c->mem, t->x, sizeof *t->x);
+        t->x = NULL;
+    }
 }
 
 void sl_tcb_tuple(const sl_tcb *t, sl_tuple *tu)
@@ -160,6 +181,8 @@ void sl_tcb_free(sl_ctx *c, sl_tcb *t)
     sl_wheel_cancel(&c->wheel, &t->timer);
     sl_ring_fini(&t->snd, &c->mem);
     sl_ring_fini(&t->rcv, &c->mem);
+    sl_mem_free(&c->mem, t->x, sizeof *t->x);
+    t->x = NULL;
     if (t->flags & TF_COUNT_BACKLOG)
         c->n_backlog--;
     if ((t->flags & TF_ORPHAN) == 0)
@@ -190,7 +213,9 @@ void sl_tcb_finish(sl_ctx *c, sl_tcb *t, unsigned ev)
     t->rexmt_at = t->delack_at = SL_TIME_NEVER;
     sl_wheel_cancel(&c->wheel, &t->timer);
     sl_ring_fini(&t->snd, &c->mem);
-    /* Keep received data the user has not read yet. */
+    sl_mem_free(&c->mem, t->x, sizeof *t->x); /* no more out-of-order data or SACKs */
+    t->x = NULL;
+    /* Keep received data the user has not read yet (in order only). */
     if (t->rcv.len == 0)
         sl_ring_fini(&t->rcv, &c->mem);
     sl_handle_notify(&c->handles, &t->h, ev);

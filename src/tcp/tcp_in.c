@@ -433,7 +433,7 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         return false;
     }
     bool fin_acked = false;
-    bool new_sack = SL_FEATURE_SACK && h->o.n_sack > 0 && sl_tcp_sack_update(t, &h->o);
+    bool new_sack = SL_FEATURE_SACK && h->o.n_sack > 0 && sl_tcp_sack_update(c, t, &h->o);
     if (sl_seq_gt(h->ack, t->snd_una)) {
         uint32_t acked = h->ack - t->snd_una;
         uint32_t data = acked;
@@ -446,7 +446,7 @@ static bool process_ack(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
         sl_ring_consume(&t->snd, &c->mem, data, 0);
         t->snd_una = h->ack;
         if (SL_FEATURE_SACK)
-            sl_tcp_sack_prune(t);
+            sl_tcp_sack_prune(c, t);
         if (sl_seq_lt(t->snd_nxt, t->snd_una))
             t->snd_nxt = t->snd_una;
         /* RTT: timestamps (RFC 7323 §4.1) or the timed segment (Karn). */
@@ -543,7 +543,8 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
     if (seq == t->rcv_nxt) {
         size_t n = sl_ring_write(&t->rcv, &c->mem, data, len, &nomem);
         t->rcv_nxt += (uint32_t)n;
-        uint32_t next = sl_ooo_advance(&t->ooo, t->rcv_nxt);
+        uint32_t next = t->x != NULL ? sl_ooo_advance(&t->x->ooo, t->rcv_nxt) : t->rcv_nxt;
+        sl_tcb_ext_trim(c, t);
         bool filled = next != t->rcv_nxt;
         if (filled) {
             sl_ring_extend(&t->rcv, next - t->rcv_nxt);
@@ -559,7 +560,7 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
          * full-sized segments, which RFC 5681 §4.2 ACKs at once. */
         uint32_t full = sl_tcp_our_mss(c, t->node.key.family) - ((t->flags & TF_TS) != 0 ? 12u : 0u);
         bool coalesced = len >= 2 * (size_t)full;
-        if (n < len || filled || t->ooo.n > 0 || wnd_full || coalesced ||
+        if (n < len || filled || sl_tcb_ooo_n(t) > 0 || wnd_full || coalesced ||
             (t->flags & TF_DELACK) != 0) {
             ack_now(c, t); /* RFC 5681 §4.2: at least every second segment */
         } else {
@@ -574,8 +575,10 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
          * table has room (bounded), and ACK at once (RFC 5681 §4.2). */
         uint32_t gap = seq - t->rcv_nxt;
         size_t n = sl_ring_write_at(&t->rcv, &c->mem, gap, data, len, &nomem);
-        if (n == 0 || !sl_ooo_add(&t->ooo, t->rcv_nxt, seq, seq + (uint32_t)n))
+        sl_tcb_ext *x = n > 0 ? sl_tcb_ext_get(c, t) : NULL;
+        if (x == NULL || !sl_ooo_add(&x->ooo, t->rcv_nxt, seq, seq + (uint32_t)n))
             sl_count(c, SL_CNT_TCP_OOO_DROP);
+        sl_tcb_ext_trim(c, t);
         ack_now(c, t);
     }
     if (nomem)

@@ -86,10 +86,10 @@ static bool send_segment_tso(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, 
     } else {
         h.window = (uint16_t)(win >> t->rcv_wscale);
         win = (uint32_t)h.window << t->rcv_wscale; /* the scaled value sent */
-        if ((t->flags & TF_SACK) != 0 && t->ooo.n > 0) {
+        if ((t->flags & TF_SACK) != 0 && sl_tcb_ooo_n(t) > 0) {
             uint32_t l[SL_TCP_MAX_SACK], r[SL_TCP_MAX_SACK];
             size_t max = (t->flags & TF_TS) != 0 ? 3u : 4u;
-            size_t n = sl_ooo_sack(&t->ooo, l, r, max);
+            size_t n = sl_ooo_sack(&t->x->ooo, l, r, max);
             for (size_t i = 0; i < n; i++) {
                 h.o.sack[i].left = l[i];
                 h.o.sack[i].right = r[i];
@@ -156,9 +156,9 @@ static bool fin_state(const sl_tcb *t)
 static uint32_t opt_overhead(const sl_tcb *t)
 {
     uint32_t o = (t->flags & TF_TS) != 0 ? 12u : 0u;
-    if ((t->flags & TF_SACK) != 0 && t->ooo.n > 0) {
+    if ((t->flags & TF_SACK) != 0 && sl_tcb_ooo_n(t) > 0) {
         uint32_t max = (t->flags & TF_TS) != 0 ? 3u : 4u;
-        uint32_t n = t->ooo.n < max ? t->ooo.n : max;
+        uint32_t n = sl_tcb_ooo_n(t) < max ? sl_tcb_ooo_n(t) : max;
         o += 4u + 8u * n;
     }
     return o;
@@ -170,7 +170,7 @@ static bool send_data(sl_ctx *c, sl_tcb *t, bool *sent_any)
     for (;;) {
         /* Retransmitting: skip what the peer SACKed (RFC 6675 §5). */
         uint32_t hole = UINT32_MAX;
-        if (sl_seq_lt(t->snd_nxt, t->snd_max) && t->n_sacked > 0)
+        if (sl_seq_lt(t->snd_nxt, t->snd_max) && sl_tcb_n_sacked(t) > 0)
             hole = sl_tcp_sack_next(t);
         size_t off = t->snd_nxt - t->snd_una;
         size_t all = unsent(t);
