@@ -21,7 +21,7 @@ typedef struct sl_mem {
     size_t in_use;    /* bytes currently allocated                      */
     size_t peak;      /* high-water mark of in_use + cached (what the
                          allocator has handed out)                     */
-    uint64_t allocs;  /* successful allocations                         */
+    uint64_t allocs;  /* successful calls of the allocator              */
     uint64_t fails;   /* refused: over limit or allocator returned NULL */
     /* Recently freed buffers kept for the next buffer of the same size
      * (sl_mem_free_buf): a bulk transfer drains and refills its rings on
