@@ -29,6 +29,9 @@ typedef enum sl_error {
     SL_ERR_REFUSED = -11,  /* the peer refused (RST to SYN, ICMP port unr.) */
     SL_ERR_UNREACH = -12,  /* ICMP destination unreachable received        */
     SL_ERR_MSGSIZE = -13,  /* datagram larger than the stack can carry     */
+    SL_ERR_BUSY = -14,     /* runtime: another thread is already reading
+                              (or writing) this handle                    */
+    SL_ERR_SHUTDOWN = -15, /* runtime: the runtime was stopped             */
 
     /* ---- any wire parser (-100 ..) ---- */
     SL_ERR_TRUNCATED = -100, /* buffer shorter than the fixed header        */

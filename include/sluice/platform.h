@@ -35,6 +35,14 @@ extern "C" {
  * or -errno (-ENOENT: no /dev/net/tun; -EPERM: no CAP_NET_ADMIN). */
 int sl_tun_open(const char *name, char *actual, size_t actual_cap);
 
+/* Multi-queue TUN (IFF_MULTI_QUEUE): open n queues (1..256) of the device
+ * `name` ("" or NULL: the kernel picks), each a non-blocking close-on-exec
+ * fd in fds[0..n-1].  The kernel spreads flows over the queues by a hash
+ * of their addresses and ports, so each flow stays on one queue (one
+ * sl_rt runtime per queue, include/sluice/runtime.h).  The device must not
+ * exist as a single-queue device.  0 or -errno (nothing left open). */
+int sl_tun_open_mq(const char *name, char *actual, size_t actual_cap, int *fds, int n);
+
 /* Set the device's MTU (68..65535; ioctl SIOCSIFMTU).  0 or -errno. */
 int sl_tun_set_mtu(const char *name, unsigned mtu);
 

@@ -24,6 +24,8 @@ static const err_entry errs[] = {
     {SL_ERR_REFUSED, "ERR_REFUSED", "refused by peer"},
     {SL_ERR_UNREACH, "ERR_UNREACH", "destination unreachable"},
     {SL_ERR_MSGSIZE, "ERR_MSGSIZE", "message too large"},
+    {SL_ERR_BUSY, "ERR_BUSY", "another thread is using the handle that way"},
+    {SL_ERR_SHUTDOWN, "ERR_SHUTDOWN", "runtime stopped"},
     {SL_ERR_TRUNCATED, "ERR_TRUNCATED", "packet shorter than its fixed header"},
     {SL_ERR_IP_VERSION, "ERR_IP_VERSION", "IP version field is wrong"},
     {SL_ERR_IPV4_IHL, "ERR_IPV4_IHL", "IPv4 header length (IHL) below 5"},
