@@ -233,6 +233,21 @@ unsigned sl_rt_dgram_poll(const sl_rt_dgram *h);
 /* Flow handles: the flow's endpoints; bound handles: the bind endpoint. */
 void sl_rt_dgram_endpoints(const sl_rt_dgram *h, sl_endpoint *local, sl_endpoint *remote);
 
+/* ---- in-memory link ------------------------------------------------------ */
+
+/* Two callback devices joined back to back (for tests and benchmarks: two
+ * runtimes in one process, no kernel device): packets sent on side 0 are
+ * received on side 1 and the other way, through two lock-free rings of
+ * `bytes` each (power of two, >= 131072); a packet that does not fit is
+ * dropped and counted, as a full device queue would. */
+typedef struct sl_rt_link sl_rt_link;
+sl_rt_link *sl_rt_link_new(size_t bytes);
+/* The device of side 0 or 1, to put in sl_rt_config.dev. */
+void sl_rt_link_device(sl_rt_link *l, int side, sl_rt_device *out);
+uint64_t sl_rt_link_drops(const sl_rt_link *l);
+/* After both runtimes using it are stopped.  NULL is ignored. */
+void sl_rt_link_free(sl_rt_link *l);
+
 #ifdef __cplusplus
 }
 #endif

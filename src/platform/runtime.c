@@ -1570,3 +1570,99 @@ void sl_rt_dgram_endpoints(const sl_rt_dgram *hd, sl_endpoint *local, sl_endpoin
 {
     sl_rt_stream_endpoints((const sl_rt_stream *)(const void *)hd, local, remote);
 }
+
+/* ---------------------------------------------------------------------- */
+/* In-memory link                                                         */
+/* ---------------------------------------------------------------------- */
+
+typedef struct link_dir {
+    bring ring;          /* records: u32 length, then the packet           */
+    int efd;             /* the consumer's wake_fd                         */
+    _Atomic bool asleep; /* the consumer found the ring empty              */
+} link_dir;
+
+struct sl_rt_link {
+    link_dir dir[2]; /* dir[i]: side i sends, side 1-i receives */
+    _Atomic uint64_t drops;
+};
+
+static void link_send(void *ctx, const uint8_t *pkt, size_t len)
+{
+    sl_rt_link *l = (sl_rt_link *)((uintptr_t)ctx & ~(uintptr_t)1);
+    link_dir *d = &l->dir[(uintptr_t)ctx & 1];
+    uint32_t n = (uint32_t)len;
+    if (br_free(&d->ring) < sizeof n + len) {
+        cnt(&l->drops, 1);
+        return;
+    }
+    br_put(&d->ring, 0, (const uint8_t *)&n, sizeof n);
+    br_put(&d->ring, sizeof n, pkt, len);
+    br_wcommit(&d->ring, sizeof n + len);
+    if (atomic_exchange(&d->asleep, false))
+        efd_signal(d->efd);
+}
+
+static int link_recv(void *ctx, uint8_t *buf, size_t cap)
+{
+    sl_rt_link *l = (sl_rt_link *)((uintptr_t)ctx & ~(uintptr_t)1);
+    link_dir *d = &l->dir[1 - ((uintptr_t)ctx & 1)];
+    if (br_used(&d->ring) < sizeof(uint32_t)) {
+        sl_rt_fd_clear(d->efd);
+        (void)atomic_exchange(&d->asleep, true);
+        if (br_used(&d->ring) < sizeof(uint32_t))
+            return 0;
+        (void)atomic_exchange(&d->asleep, false);
+    }
+    uint32_t n;
+    br_get(&d->ring, 0, (uint8_t *)&n, sizeof n);
+    size_t take = n < cap ? n : cap;
+    br_get(&d->ring, sizeof n, buf, take);
+    br_rcommit(&d->ring, sizeof n + n);
+    return (int)take;
+}
+
+sl_rt_link *sl_rt_link_new(size_t bytes)
+{
+    if (!pow2(bytes) || bytes < 131072)
+        return NULL;
+    sl_rt_link *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    for (int i = 0; i < 2; i++) {
+        l->dir[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        atomic_init(&l->dir[i].asleep, true);
+        if (!br_init(&l->dir[i].ring, bytes) || l->dir[i].efd < 0) {
+            sl_rt_link_free(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
+void sl_rt_link_device(sl_rt_link *l, int side, sl_rt_device *out)
+{
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    out->recv = link_recv;
+    out->send = link_send;
+    out->wake_fd = l->dir[1 - (side & 1)].efd;
+    out->ctx = (void *)((uintptr_t)l | (uintptr_t)(side & 1)); /* calloc'd: aligned */
+}
+
+uint64_t sl_rt_link_drops(const sl_rt_link *l)
+{
+    sl_rt_link *m = (sl_rt_link *)(uintptr_t)l;
+    return atomic_load(&m->drops);
+}
+
+void sl_rt_link_free(sl_rt_link *l)
+{
+    if (l == NULL)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (l->dir[i].efd > 0)
+            close(l->dir[i].efd);
+        free(l->dir[i].ring.buf);
+    }
+    free(l);
+}
