@@ -719,11 +719,14 @@ static void handle_events(sl_rt *rt)
             break;
         }
         case SL_EV_ERROR:
-            if (h->is_stream)
+            if (h->is_stream) {
+                pump(rt, h); /* whatever the stack still gives comes first */
                 set_err(h, ev.error != SL_OK ? (int)ev.error : SL_ERR_CLOSED);
+            }
             h_notify(h);
             break;
         case SL_EV_RESET:
+            pump(rt, h);
             set_err(h, SL_ERR_RESET);
             h_notify(h);
             break;

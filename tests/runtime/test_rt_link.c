@@ -38,6 +38,12 @@ static atomic_int g_fail;
         }                                                                                          \
     } while (0)
 
+#define CHECK_FAIL(what)                                                                           \
+    do {                                                                                           \
+        fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, what);                            \
+        atomic_fetch_add(&g_fail, 1);                                                              \
+    } while (0)
+
 static uint8_t pat(uint32_t seed, uint64_t i)
 {
     uint64_t x = (i >> 3) * 0x9E3779B97F4A7C15ull + seed;
@@ -98,7 +104,7 @@ static void *echo_server(void *p)
     (void)p;
     sl_rt_stream *h;
     if (sl_rt_accept(rt_b, &h, 10000) != SL_OK) {
-        CHECK(!"accept");
+        CHECK_FAIL("accept");
         return NULL;
     }
     uint8_t buf[5000];
@@ -150,7 +156,7 @@ static void *echo_client(void *p)
     sl_endpoint l = v6 ? ep("2001:2::1", 0) : ep("198.18.0.1", 0);
     sl_endpoint r = v6 ? ep("2001:2::2", 7) : ep("198.18.0.2", 7);
     if (sl_rt_connect(rt_a, &l, &r, &a->h, 10000) != SL_OK) {
-        CHECK(!"connect");
+        CHECK_FAIL("connect");
         return NULL;
     }
     sl_endpoint gl, gr;
@@ -209,7 +215,7 @@ static void *dgram_echo(void *p)
         sl_endpoint from, to;
         long n = sl_rt_recv(d, buf, sizeof buf, &from, &to, 10000);
         if (n < 0) {
-            CHECK(!"dgram recv");
+            CHECK_FAIL("dgram recv");
             return NULL;
         }
         CHECK(to.port == 53);
