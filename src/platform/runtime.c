@@ -634,6 +634,26 @@ static void acc_notify(sl_rt *rt)
         efd_signal(fd);
 }
 
+/* The flow or connection is over.  A stream whose reader has not reached
+ * the end and has nothing left to pull must not wait forever: it gets the
+ * stack's sticky error (or SL_ERR_CLOSED). */
+static void on_closed(sl_rt *rt, rt_h *h)
+{
+    if (!h->core)
+        return;
+    if (!h->is_stream) {
+        atomic_store(&h->rx_eof, true);
+        h_notify(h);
+        return;
+    }
+    sl_stream_info info;
+    if (atomic_load(&h->rx_eof) || atomic_load(&h->err) != 0 ||
+        sl_stream_info_get(rt->s, h->cs, &info) != SL_OK || info.readable > 0)
+        return;
+    set_err(h, info.error != SL_OK ? (int)info.error : SL_ERR_CLOSED);
+    h_notify(h);
+}
+
 static void on_new_stream(sl_rt *rt, sl_stream cs)
 {
     rt_h *h = h_new(rt, true, 2); /* the app's (once accepted) + the runtime's */
@@ -664,6 +684,10 @@ static void on_new_stream(sl_rt *rt, sl_stream cs)
     }
     list_add(rt, h);
     stream_pump(rt, h);
+    /* reset (or closed) before it got here: its events may be gone */
+    if (info.state == SL_TCP_CLOSED ||
+        (sl_stream_info_get(rt->s, cs, &info) == SL_OK && info.state == SL_TCP_CLOSED))
+        on_closed(rt, h);
     acc_notify(rt);
 }
 
@@ -696,15 +720,19 @@ static void handle_events(sl_rt *rt)
 {
     sl_event ev;
     while (sl_next_event(rt->s, &ev)) {
-        if (ev.type == SL_EV_STREAM_NEW && ev.user == NULL) {
-            on_new_stream(rt, ev.stream);
+        if (ev.type == SL_EV_STREAM_NEW) {
+            if (sl_stream_user(rt->s, ev.stream) == NULL)
+                on_new_stream(rt, ev.stream);
             continue;
         }
         if (ev.type == SL_EV_DGRAM_NEW) {
-            on_new_dgram(rt, ev.dgram);
+            if (sl_dgram_user(rt->s, ev.dgram) == NULL)
+                on_new_dgram(rt, ev.dgram);
             continue;
         }
-        rt_h *h = ev.user;
+        /* ev.user is the user pointer when the event was queued: events
+           queued behind a *_NEW one still carry NULL, so ask the stack */
+        rt_h *h = ev.is_stream ? sl_stream_user(rt->s, ev.stream) : sl_dgram_user(rt->s, ev.dgram);
         if (h == NULL)
             continue;
         switch (ev.type) {
@@ -739,10 +767,8 @@ static void handle_events(sl_rt *rt)
             break;
         }
         pump(rt, h);
-        if (ev.type == SL_EV_CLOSED && !h->is_stream) {
-            atomic_store(&h->rx_eof, true);
-            h_notify(h);
-        }
+        if (ev.type == SL_EV_CLOSED)
+            on_closed(rt, h);
     }
 }
 
