@@ -21,6 +21,9 @@
 # kernel peer, sl-bench-<pid>-<n>-s), deleted right after it and again on
 # exit whatever happens.  The layout is the one of tests/interop/run.sh:
 #
+#   sluice_tN: sluice-tun --threads N: N runtimes (include/sluice/runtime.h),
+#       one per queue of a multi-queue sl0, a thread per connection
+#       (examples/rt_services.c); otherwise as sluice.
 #   sluice, lwip, sink: the peer opens TUN device sl0 in the namespace; the
 #       kernel side has 198.18.0.1/32 on sl0 and routes 198.18.0.0/15 into
 #       it; the peer is 198.18.0.2 (sluice-tun answers on every address,
@@ -320,10 +323,12 @@ run_fig() {
   client_args+=(--dst 198.18.0.2 --seconds "$SECS" --warmup "$WARM")
 
   case "$peer" in
-    sluice | lwip)
-      if [ "$peer" = sluice ]; then
+    sluice | sluice_t* | lwip)
+      if [ "$peer" != lwip ]; then
+        local targs=""
+        [ "$peer" = sluice ] || targs="--threads ${peer#sluice_t}"
         # shellcheck disable=SC2086
-        ip netns exec "$ns" "$SLUICE" --dev sl0 --mtu "$mtu" --stats --max-seconds "$BOUND" $SLUICE_ARGS \
+        ip netns exec "$ns" "$SLUICE" --dev sl0 --mtu "$mtu" --stats --max-seconds "$BOUND" $targs $SLUICE_ARGS \
           >"$log" 2>&1 &
       else
         ip netns exec "$ns" "$LWIP" --dev sl0 --mtu "$mtu" --input "$LWIP_INPUT" --stats \
@@ -442,10 +447,10 @@ echo "# tun bench: $(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpus=$(npro
 [ "$BTYPE" = Release ] || echo "# warning: $BUILD is not a Release build; the figures mean little"
 for peer in $PEERS; do
   case "$peer" in
-    sluice | kernel | sink) ;;
+    sluice | sluice_t[1-9] | sluice_t[1-9][0-9] | kernel | sink) ;;
     lwip)
       [ -x "$LWIP" ] || echo "# skip peer lwip: $LWIP not built (apt-get install liblwip-dev, re-run cmake)" ;;
-    *) echo "run.sh: unknown peer $peer (sluice lwip kernel sink)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown peer $peer (sluice sluice_tN lwip kernel sink)" >&2; exit 2 ;;
   esac
 done
 for t in $TESTS; do
