@@ -268,6 +268,8 @@ static size_t br_free(bring *b)
 /* Producer: copy at logical offset `at` past the head (not published). */
 static void br_put(bring *b, size_t at, const uint8_t *src, size_t n)
 {
+    if (n == 0)
+        return;
     size_t h = atomic_load_explicit(&b->head, memory_order_relaxed) + at;
     size_t off = h & (b->cap - 1);
     size_t first = b->cap - off < n ? b->cap - off : n;
@@ -290,6 +292,8 @@ static size_t br_rspan(bring *b, uint8_t **p)
 /* Consumer: copy n bytes at logical offset `at` past the tail. */
 static void br_get(bring *b, size_t at, uint8_t *dst, size_t n)
 {
+    if (n == 0)
+        return;
     size_t t = atomic_load_explicit(&b->tail, memory_order_relaxed) + at;
     size_t off = t & (b->cap - 1);
     size_t first = b->cap - off < n ? b->cap - off : n;
@@ -394,16 +398,27 @@ static rt_h *h_new(sl_rt *rt, bool is_stream, int refs)
     return h;
 }
 
-static void h_release(rt_h *h)
+static void h_destroy(rt_h *h)
 {
-    if (atomic_fetch_sub(&h->refs, 1) != 1)
-        return;
     int fd = atomic_load(&h->efd);
     if (fd >= 0)
         close(fd);
     free(h->rx.buf);
     free(h->tx.buf);
     free(h);
+}
+
+static void h_release(rt_h *h)
+{
+    if (atomic_fetch_sub(&h->refs, 1) == 1)
+        h_destroy(h);
+}
+
+/* Drop a reference that is known not to be the last (the caller holds
+ * another). */
+static void h_unref(rt_h *h)
+{
+    atomic_fetch_sub(&h->refs, 1);
 }
 
 /* Runtime: tell every waiter of h that something changed. */
@@ -448,7 +463,7 @@ static bool post(sl_rt *rt, uint32_t op, rt_h *h)
     atomic_fetch_add(&h->refs, 1);
     for (unsigned spins = 0;; spins++) {
         if (atomic_load(&rt->stopping)) {
-            h_release(h);
+            h_unref(h); /* the caller still holds its own */
             return false;
         }
         if (q_push(&rt->cmds, op, h))
@@ -659,9 +674,8 @@ static void on_new_stream(sl_rt *rt, sl_stream cs)
     rt_h *h = h_new(rt, true, 2); /* the app's (once accepted) + the runtime's */
     sl_stream_info info;
     if (h == NULL || sl_stream_info_get(rt->s, cs, &info) != SL_OK) {
-        free(h != NULL ? h->rx.buf : NULL);
-        free(h != NULL ? h->tx.buf : NULL);
-        free(h);
+        if (h != NULL)
+            h_destroy(h);
         (void)sl_stream_abort(rt->s, cs);
         (void)sl_stream_free(rt->s, cs);
         cnt(&rt->st_accovf, 1);
@@ -676,9 +690,7 @@ static void on_new_stream(sl_rt *rt, sl_stream cs)
     if (!q_push(&rt->acc_streams, 0, h)) {
         (void)sl_stream_abort(rt->s, cs);
         (void)sl_stream_free(rt->s, cs);
-        h->core = false;
-        h_release(h);
-        h_release(h);
+        h_destroy(h); /* never shared */
         cnt(&rt->st_accovf, 1);
         return;
     }
@@ -697,10 +709,8 @@ static void on_new_dgram(sl_rt *rt, sl_dgram cd)
     sl_dgram_info info;
     if (h == NULL || sl_dgram_info_get(rt->s, cd, &info) != SL_OK ||
         !q_push(&rt->acc_dgrams, 0, h)) {
-        if (h != NULL) {
-            h_release(h);
-            h_release(h);
-        }
+        if (h != NULL)
+            h_destroy(h); /* never shared */
         (void)sl_dgram_free(rt->s, cd);
         cnt(&rt->st_accovf, 1);
         return;
@@ -1068,13 +1078,6 @@ void sl_rt_free(sl_rt *rt)
         h_release(p);
     while (q_pop(&rt->acc_dgrams, &op, &p))
         h_release(p);
-    if (!rt->started) {
-        while (rt->list != NULL) {
-            rt_h *h = rt->list;
-            list_del(rt, h);
-            h_release(h);
-        }
-    }
     sl_stack_free(rt->s);
     int fd = atomic_load(&rt->acc_efd);
     if (fd >= 0)
