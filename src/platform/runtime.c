@@ -852,14 +852,20 @@ static void run_command(sl_rt *rt, uint32_t op, rt_h *h)
     h_release(h); /* the command's reference */
 }
 
-static void drain_commands(sl_rt *rt)
+/* True if it stopped at its bound with commands left (look again at once:
+ * their producers will not wake the runtime a second time). */
+static bool drain_commands(sl_rt *rt)
 {
     (void)atomic_exchange(&rt->cmd_wake, false);
     uint32_t op;
     void *p;
     /* bounded per turn, so packets and timers keep flowing */
-    for (size_t i = 0; i <= rt->cmds.mask && q_pop(&rt->cmds, &op, &p); i++)
+    for (size_t i = 0; i <= rt->cmds.mask; i++) {
+        if (!q_pop(&rt->cmds, &op, &p))
+            return false;
         run_command(rt, op, p);
+    }
+    return true;
 }
 
 static void rt_tx(void *ctx, uint8_t *buf, size_t len)
@@ -937,7 +943,8 @@ static void *rt_main(void *arg)
             sl_rt_fd_clear(rt->cmd_efd);
         more = device_input(rt, &dead);
         handle_events(rt);
-        drain_commands(rt);
+        if (drain_commands(rt))
+            more = true;
         handle_events(rt);
         (void)sl_poll(rt->s, rt->now);
         handle_events(rt);

@@ -3,7 +3,8 @@
  * an in-memory link (sl_rt_link), driven from many threads.  Needs no
  * root; run under ThreadSanitizer by scripts/test (label "runtime").
  *
- *   1. echo: T client threads connect through runtime A to runtime B,
+ *   1. echo: T client threads connect through runtime A (whose command
+ *      queue has only 16 slots, so it runs full) to runtime B,
  *      whose T server threads accept and echo; every byte checked, IPv4
  *      and IPv6, random chunk sizes on both sides.
  *   2. datagrams: a bound handle on B echoes what a bound handle on A
@@ -80,6 +81,8 @@ static sl_rt *mk_rt(int side)
     rc.stack.secret_len = sizeof secret;
     rc.stack.tcp_time_wait = 100000;
     rc.stream_buf = 16384; /* small: the rings fill and drain often */
+    if (side == 0)
+        rc.cmd_queue = 16; /* A: the command queue runs full (posters wait) */
     sl_rt_link_device(g_link, side, &rc.dev);
     sl_error e;
     sl_rt *rt = sl_rt_new(&rc, &e);
