@@ -294,7 +294,7 @@ static double run_rt(double *cpu)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--bytes") == 0 && v != NULL)
             o.bytes = parse_size(v);
@@ -308,7 +308,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: bench_runtime [--bytes N] [--mtu M] [--buf B] [--repeat R]\n");
             return 2;
         }
-        i++;
     }
     if (o.bytes == 0 || o.mtu < 576 || o.mtu > 65535 || o.repeat < 1 || o.buf < 4096 ||
         (o.buf & (o.buf - 1)) != 0) {
