@@ -111,7 +111,10 @@ sl_error sl_rt_start(sl_rt *rt);
 /* Stop the runtime thread and wait for it.  Every call blocked in another
  * thread returns SL_ERR_SHUTDOWN (within about 100 ms at most), and every
  * later call on the runtime or its handles does too (close still releases
- * the handle).  Idempotent; safe from any thread but the runtime's own. */
+ * the handle).  Idempotent; call it from one thread at a time, never from
+ * the runtime's own (a filter callback).  The runtime thread also stops by
+ * itself, with the same effect, if the device fails (read error, or recv
+ * returning < 0). */
 void sl_rt_stop(sl_rt *rt);
 
 /* Free the runtime (stops it first).  Every handle must have been closed
