@@ -43,6 +43,7 @@
 #include <sluice/platform.h>
 #include <sluice/sluice.h>
 
+#include "rt_services.h"
 #include "services.h"
 
 #define BATCH 64      /* packets read per loop turn          */
@@ -100,6 +101,12 @@ typedef struct app {
 } app;
 
 static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
 
 static sl_time now_us(void)
 {
@@ -767,6 +774,11 @@ static void usage(FILE *f)
           "                      to HOST:PORT ([v6]:PORT) instead of its destination\n"
           "  --max-conns N       proxied streams + UDP flows open at once (default 1024);\n"
           "                      more are refused (RST / ICMP port unreachable)\n"
+          "  --threads N         run the services through N runtimes (include/sluice/\n"
+          "                      runtime.h), one per queue of a multi-queue TUN device,\n"
+          "                      a thread per connection: echo, discard, chargen and\n"
+          "                      udp-echo only (not with http, --proxy, --pcap or the\n"
+          "                      testing options); default: one thread, no runtime\n"
           "  -h, --help          this text\n",
           f);
 }
@@ -929,9 +941,11 @@ int main(int argc, char **argv)
     unsigned services = SVC_ALL;
     bool stats = false, services_given = false, proxy = false, offload = true;
     const char *upstream = NULL;
-    unsigned long max_conns = 1024;
+    unsigned long max_conns = 1024, threads = 0;
+    bool testing_opts = false;
     enum { O_DEV = 256, O_MTU, O_SERVICES, O_PCAP, O_STATS, O_MAXSEC, O_LOSS, O_REORDER, O_TX_LOSS,
-           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS, O_DUP, O_TX_DUP, O_NO_OFFLOAD };
+           O_TX_REORDER, O_PROXY, O_UPSTREAM, O_MAX_CONNS, O_DUP, O_TX_DUP, O_NO_OFFLOAD,
+           O_THREADS };
     static const struct option opts[] = {
         {"dev", required_argument, NULL, O_DEV},
         {"mtu", required_argument, NULL, O_MTU},
@@ -949,6 +963,7 @@ int main(int argc, char **argv)
         {"upstream", required_argument, NULL, O_UPSTREAM},
         {"max-conns", required_argument, NULL, O_MAX_CONNS},
         {"no-offload", no_argument, NULL, O_NO_OFFLOAD},
+        {"threads", required_argument, NULL, O_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -1001,6 +1016,7 @@ int main(int argc, char **argv)
                                  : o == O_TX_REORDER ? &tx_reorder
                                  : o == O_DUP        ? &dup
                                                      : &tx_dup;
+            testing_opts = true;
             if (!parse_uint(optarg, 0, 99, dst)) {
                 fprintf(stderr, "sluice-tun: --[tx-]loss/--[tx-]reorder/--[tx-]dup: 0..99\n");
                 return 2;
@@ -1020,6 +1036,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_THREADS:
+            if (!parse_uint(optarg, 1, 64, &threads)) {
+                fprintf(stderr, "sluice-tun: --threads: 1..64\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1034,6 +1056,28 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (threads > 0) { /* the runtime path (examples/rt_services.c) */
+        if (proxy || pcap_path != NULL || testing_opts ||
+            (services_given && (services & SVC_HTTP))) {
+            fprintf(stderr, "sluice-tun: --threads serves echo, discard, chargen and udp-echo;"
+                            " not with http, --proxy, --pcap or the testing options\n");
+            return 2;
+        }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        rt_services_opts ro = {dev, (unsigned)mtu, (int)threads,
+                               (services & SVC_ECHO ? RTS_ECHO : 0u) |
+                                   (services & SVC_DISCARD ? RTS_DISCARD : 0u) |
+                                   (services & SVC_CHARGEN ? RTS_CHARGEN : 0u) |
+                                   (services & SVC_UDP_ECHO ? RTS_UDP_ECHO : 0u),
+                               max_seconds, stats};
+        int rrc = rt_services_run(&ro, &g_stop);
+        fprintf(stderr, "sluice-tun: %s, exiting\n", g_stop ? "signal" : "time limit reached");
+        return rrc;
+    }
     if (proxy && !services_given)
         services = 0; /* --proxy: everything is forwarded unless --services says */
     app *a = calloc(1, sizeof *a);

@@ -23,7 +23,10 @@
 #
 #   sluice (sluice-tun as installed: TUN offloads on, virtio-net header,
 #   TSO both ways), sluice_plain (sluice-tun --no-offload, the plain
-#   device), lwip, sink: the peer opens TUN device sl0 in the namespace; the
+#   device), sluice_tN (sluice-tun --threads N: N runtimes,
+#   include/sluice/runtime.h, one per queue of a multi-queue sl0, a thread
+#   per connection, examples/rt_services.c; otherwise as sluice),
+#   lwip, sink: the peer opens TUN device sl0 in the namespace; the
 #       kernel side has 198.18.0.1/32 on sl0 and routes 198.18.0.0/15 into
 #       it; the peer is 198.18.0.2 (sluice-tun answers on every address,
 #       lwip_tun's netif has 198.18.0.2/15, tun_sink answers nothing).
@@ -288,7 +291,7 @@ fail_fig() { # fail_fig LINE-PREFIX REASON [LOG]
 peer_counters() { # peer_counters PEER LOG
   local re
   case "$1" in
-    sluice | sluice_plain) re='^ +(tcp_tso_tx|app_rx_coalesced|tcp_retransmit|tcp_fast_retransmit|tcp_rto|tcp_drop_[a-z_]+|tcp_conn_accepted|tcp_conn_refused|app_tx_eagain_drop|tx_eagain|mem_peak_bytes|ip_rx|ip_tx) ' ;;
+    sluice | sluice_plain | sluice_t*) re='^ +(tcp_tso_tx|app_rx_coalesced|tcp_retransmit|tcp_fast_retransmit|tcp_rto|tcp_drop_[a-z_]+|tcp_conn_accepted|tcp_conn_refused|app_tx_eagain_drop|tx_eagain|mem_peak_bytes|ip_rx|ip_tx) ' ;;
     lwip) re='^ +(rx_pkts|rx_mbox_drops|rx_alloc_fail|tx_pkts|tx_errors|conns_accepted|close_failed) ' ;;
     *) return 0 ;;
   esac
@@ -322,12 +325,15 @@ run_fig() {
   client_args+=(--dst 198.18.0.2 --seconds "$SECS" --warmup "$WARM")
 
   case "$peer" in
-    sluice | sluice_plain | lwip)
+    sluice | sluice_plain | sluice_t* | lwip)
       if [ "$peer" != lwip ]; then
-        local plain=""
-        [ "$peer" = sluice_plain ] && plain="--no-offload"
+        local targs=""
+        case "$peer" in
+          sluice_plain) targs="--no-offload" ;;
+          sluice_t*) targs="--threads ${peer#sluice_t}" ;;
+        esac
         # shellcheck disable=SC2086
-        ip netns exec "$ns" "$SLUICE" --dev sl0 --mtu "$mtu" --stats --max-seconds "$BOUND" $plain \
+        ip netns exec "$ns" "$SLUICE" --dev sl0 --mtu "$mtu" --stats --max-seconds "$BOUND" $targs \
           $SLUICE_ARGS >"$log" 2>&1 &
       else
         ip netns exec "$ns" "$LWIP" --dev sl0 --mtu "$mtu" --input "$LWIP_INPUT" --stats \
@@ -446,10 +452,10 @@ echo "# tun bench: $(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpus=$(npro
 [ "$BTYPE" = Release ] || echo "# warning: $BUILD is not a Release build; the figures mean little"
 for peer in $PEERS; do
   case "$peer" in
-    sluice | sluice_plain | kernel | sink) ;;
+    sluice | sluice_plain | sluice_t[1-9] | sluice_t[1-9][0-9] | kernel | sink) ;;
     lwip)
       [ -x "$LWIP" ] || echo "# skip peer lwip: $LWIP not built (apt-get install liblwip-dev, re-run cmake)" ;;
-    *) echo "run.sh: unknown peer $peer (sluice sluice_plain lwip kernel sink)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown peer $peer (sluice sluice_plain sluice_tN lwip kernel sink)" >&2; exit 2 ;;
   esac
 done
 for t in $TESTS; do

@@ -29,7 +29,10 @@ typedef enum sl_error {
     SL_ERR_REFUSED = -11,  /* the peer refused (RST to SYN, ICMP port unr.) */
     SL_ERR_UNREACH = -12,  /* ICMP destination unreachable received        */
     SL_ERR_MSGSIZE = -13,  /* datagram larger than the stack can carry     */
-    SL_ERR_UNSUPPORTED = -14, /* needs a feature this build left out
+    SL_ERR_BUSY = -14,     /* runtime: another thread is already reading
+                              (or writing) this handle                    */
+    SL_ERR_SHUTDOWN = -15, /* runtime: the runtime was stopped             */
+    SL_ERR_UNSUPPORTED = -16, /* needs a feature this build left out
                                  (IPv6, reassembly: sl_features())   */
 
     /* ---- any wire parser (-100 ..) ---- */

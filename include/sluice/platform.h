@@ -78,6 +78,14 @@ void sl_vnet_hdr_get(const uint8_t *p, sl_vnet_hdr *h);
  * when the device queue is full, or -errno. */
 int sl_tun_write_vnet(int fd, const sl_vnet_hdr *h, const uint8_t *pkt, size_t len);
 
+/* Multi-queue TUN (IFF_MULTI_QUEUE): open n queues (1..256) of the device
+ * `name` ("" or NULL: the kernel picks), each a non-blocking close-on-exec
+ * fd in fds[0..n-1].  The kernel spreads flows over the queues by a hash
+ * of their addresses and ports, so each flow stays on one queue (one
+ * sl_rt runtime per queue, include/sluice/runtime.h).  The device must not
+ * exist as a single-queue device.  0 or -errno (nothing left open). */
+int sl_tun_open_mq(const char *name, char *actual, size_t actual_cap, int *fds, int n);
+
 /* Set the device's MTU (68..65535; ioctl SIOCSIFMTU).  0 or -errno. */
 int sl_tun_set_mtu(const char *name, unsigned mtu);
 

@@ -67,6 +67,40 @@ int sl_tun_open_ex(const char *name, char *actual, size_t actual_cap, unsigned f
     return fd;
 }
 
+int sl_tun_open_mq(const char *name, char *actual, size_t actual_cap, int *fds, int n)
+{
+    if (fds == NULL || n < 1 || n > 256 || (name != NULL && strlen(name) >= IFNAMSIZ))
+        return -EINVAL;
+    char dev[IFNAMSIZ];
+    copy_name(dev, name);
+    for (int i = 0; i < n; i++) {
+        int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+        memcpy(ifr.ifr_name, dev, IFNAMSIZ);
+        if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            while (i-- > 0)
+                close(fds[i]);
+            return -e;
+        }
+        memcpy(dev, ifr.ifr_name, IFNAMSIZ); /* the kernel's name for the next queues */
+        dev[IFNAMSIZ - 1] = '\0';
+        fds[i] = fd;
+    }
+    if (actual != NULL && actual_cap > 0) {
+        size_t len = strnlen(dev, IFNAMSIZ);
+        if (len >= actual_cap)
+            len = actual_cap - 1;
+        memcpy(actual, dev, len);
+        actual[len] = '\0';
+    }
+    return 0;
+}
+
 /* Interface ioctls go through any socket of the current network namespace. */
 static int ctl_socket(void)
 {

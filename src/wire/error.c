@@ -36,6 +36,8 @@ static const err_entry errs[] = {
     E(SL_ERR_REFUSED, "ERR_REFUSED", "refused by peer"),
     E(SL_ERR_UNREACH, "ERR_UNREACH", "destination unreachable"),
     E(SL_ERR_MSGSIZE, "ERR_MSGSIZE", "message too large"),
+    E(SL_ERR_BUSY, "ERR_BUSY", "another thread is using the handle that way"),
+    E(SL_ERR_SHUTDOWN, "ERR_SHUTDOWN", "runtime stopped"),
     E(SL_ERR_UNSUPPORTED, "ERR_UNSUPPORTED", "feature not compiled into this build"),
     E(SL_ERR_TRUNCATED, "ERR_TRUNCATED", "packet shorter than its fixed header"),
     E(SL_ERR_IP_VERSION, "ERR_IP_VERSION", "IP version field is wrong"),
