@@ -25,7 +25,8 @@
 #   TSO both ways), sluice_plain (sluice-tun --no-offload, the plain
 #   device), sluice_tN (sluice-tun --threads N: N runtimes,
 #   include/sluice/runtime.h, one per queue of a multi-queue sl0, a thread
-#   per connection, examples/rt_services.c; otherwise as sluice),
+#   per connection, examples/rt_services.c, on the plain device: no
+#   offloads),
 #   lwip, sink: the peer opens TUN device sl0 in the namespace; the
 #       kernel side has 198.18.0.1/32 on sl0 and routes 198.18.0.0/15 into
 #       it; the peer is 198.18.0.2 (sluice-tun answers on every address,

@@ -1175,18 +1175,29 @@ sl_error sl_rt_dgram_accept(sl_rt *rt, sl_rt_dgram **out, int timeout_ms)
 }
 
 /* Wait on h until cond(h) holds: SL_OK, SL_ERR_AGAIN, SL_ERR_SHUTDOWN. */
+
+/* Sleep on h's waitpoint until it moves past `seen` or this slice of the
+ * deadline ends: SL_ERR_SHUTDOWN once the runtime stops, SL_ERR_AGAIN when
+ * the deadline has passed, else SL_OK (look again). */
+static sl_error pause_on(rt_h *h, const deadline *d, uint32_t seen)
+{
+    if (atomic_load(&h->rt->stopping))
+        return SL_ERR_SHUTDOWN;
+    long ms = deadline_slice(d);
+    if (ms < 0)
+        return SL_ERR_AGAIN;
+    wp_wait(&h->wp, seen, ms);
+    return SL_OK;
+}
 static sl_error h_wait_until(rt_h *h, bool (*cond)(rt_h *), deadline *d)
 {
     for (;;) {
         uint32_t seen = atomic_load(&h->wp.seq);
         if (cond(h))
             return SL_OK;
-        if (atomic_load(&h->rt->stopping))
-            return SL_ERR_SHUTDOWN;
-        long ms = deadline_slice(d);
-        if (ms < 0)
-            return SL_ERR_AGAIN;
-        wp_wait(&h->wp, seen, ms);
+        sl_error w = pause_on(h, d, seen);
+        if (w != SL_OK)
+            return w;
     }
 }
 
@@ -1305,16 +1316,11 @@ long sl_rt_read(sl_rt_stream *hs, void *buf, size_t cap, int timeout_ms)
             ret = err;
             break;
         }
-        if (atomic_load(&h->rt->stopping)) {
-            ret = SL_ERR_SHUTDOWN;
+        sl_error w = pause_on(h, &d, seen);
+        if (w != SL_OK) {
+            ret = w;
             break;
         }
-        long ms = deadline_slice(&d);
-        if (ms < 0) {
-            ret = SL_ERR_AGAIN;
-            break;
-        }
-        wp_wait(&h->wp, seen, ms);
     }
     busy_drop(&h->rx_busy);
     return ret;
@@ -1515,16 +1521,11 @@ long sl_rt_recv(sl_rt_dgram *hd, void *buf, size_t cap, sl_endpoint *from, sl_en
             ret = SL_ERR_CLOSED;
             break;
         }
-        if (atomic_load(&h->rt->stopping)) {
-            ret = SL_ERR_SHUTDOWN;
+        sl_error w = pause_on(h, &d, seen);
+        if (w != SL_OK) {
+            ret = w;
             break;
         }
-        long ms = deadline_slice(&d);
-        if (ms < 0) {
-            ret = SL_ERR_AGAIN;
-            break;
-        }
-        wp_wait(&h->wp, seen, ms);
     }
     busy_drop(&h->rx_busy);
     return ret;
