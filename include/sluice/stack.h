@@ -533,7 +533,7 @@ const char *sl_counter_name(sl_counter c);
 uint64_t sl_stats_parse_error(const sl_stack *s, sl_error e);
 
 /* in_use: bytes held by the stack's objects and buffers; cached: freed
- * TCP buffers kept for reuse (at most 4, at most limit / 8; they count
+ * TCP buffers kept for reuse (at most 16, at most limit / 4; they count
  * against the limit and are released first when it is reached; in_use +
  * cached is what the allocator has handed out; peak is its high-water
  * mark). */

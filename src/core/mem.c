@@ -80,7 +80,7 @@ void sl_mem_free_buf(sl_mem *m, void *p, size_t size)
 {
     if (p == NULL)
         return;
-    size_t room = m->limit != 0 ? m->limit / 8u : SIZE_MAX;
+    size_t room = m->limit != 0 ? m->limit / 4u : SIZE_MAX;
     for (unsigned i = 0; i < SL_MEM_CACHE_SLOTS; i++) {
         if (m->cache[i] != NULL || size > room || m->cached > room - size)
             continue;

