@@ -740,8 +740,9 @@ static void handle_events(sl_rt *rt)
                 on_new_dgram(rt, ev.dgram);
             continue;
         }
-        /* ev.user is the user pointer when the event was queued: events
-           queued behind a *_NEW one still carry NULL, so ask the stack */
+        /* Ask the stack for the handle's user pointer rather than trust
+           ev.user: a handle whose *_NEW was refused above (no rt_h) has
+           none, and its later events are skipped here */
         rt_h *h = ev.is_stream ? sl_stream_user(rt->s, ev.stream) : sl_dgram_user(rt->s, ev.dgram);
         if (h == NULL)
             continue;
