@@ -141,6 +141,8 @@
 
 #include <sluice/platform.h>
 
+#include "../tun/bench_util.h"
+
 #if NO_SYS || !LWIP_TCPIP_CORE_LOCKING || !LWIP_IPV4 || !LWIP_TCP
 #error "lwip_tun expects Debian's lwIP build (NO_SYS=0, LWIP_TCPIP_CORE_LOCKING=1, IPv4, TCP)"
 #endif
@@ -411,23 +413,6 @@ static void on_signal(int sig)
 static void init_done(void *arg)
 {
     sys_sem_signal((sys_sem_t *)arg);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static bool num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
 }
 
 static void usage(void)

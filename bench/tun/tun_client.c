@@ -75,6 +75,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_STREAMS 256
 #define MAX_CONC 4096
 #define MAX_SRC 64
@@ -101,13 +103,6 @@ static uint8_t g_buf[IOBUF];
 /* ---------------------------------------------------------------------- */
 /* Time and CPU                                                           */
 /* ---------------------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double self_cpu_s(void)
 {
@@ -637,16 +632,6 @@ static void usage(void)
             "       [--cpu-pid PID] [--connect-timeout S] [--no-gso]\n");
 }
 
-static bool parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     opts o;
@@ -693,21 +678,21 @@ int main(int argc, char **argv)
                 return 2;
             }
             have_dst = true;
-        } else if (strcmp(a, "--port") == 0 && parse_double(v, 1, 65535, &d)) {
+        } else if (strcmp(a, "--port") == 0 && num(v, 1, 65535, &d)) {
             o.port = (uint16_t)d;
-        } else if (strcmp(a, "--streams") == 0 && parse_double(v, 1, MAX_STREAMS, &d)) {
+        } else if (strcmp(a, "--streams") == 0 && num(v, 1, MAX_STREAMS, &d)) {
             o.streams = (unsigned)d;
-        } else if (strcmp(a, "--conc") == 0 && parse_double(v, 1, MAX_CONC, &d)) {
+        } else if (strcmp(a, "--conc") == 0 && num(v, 1, MAX_CONC, &d)) {
             o.conc = (unsigned)d;
-        } else if (strcmp(a, "--size") == 0 && parse_double(v, 29, 65535, &d)) {
+        } else if (strcmp(a, "--size") == 0 && num(v, 29, 65535, &d)) {
             o.size = (unsigned)d;
-        } else if (strcmp(a, "--seconds") == 0 && parse_double(v, 0.01, 3600, &d)) {
+        } else if (strcmp(a, "--seconds") == 0 && num(v, 0.01, 3600, &d)) {
             o.seconds = d;
-        } else if (strcmp(a, "--warmup") == 0 && parse_double(v, 0, 60, &d)) {
+        } else if (strcmp(a, "--warmup") == 0 && num(v, 0, 60, &d)) {
             o.warmup = d;
-        } else if (strcmp(a, "--connect-timeout") == 0 && parse_double(v, 0.01, 60, &d)) {
+        } else if (strcmp(a, "--connect-timeout") == 0 && num(v, 0.01, 60, &d)) {
             o.conn_timeout = d;
-        } else if (strcmp(a, "--cpu-pid") == 0 && parse_double(v, 1, 1e9, &d)) {
+        } else if (strcmp(a, "--cpu-pid") == 0 && num(v, 1, 1e9, &d)) {
             o.cpu_pid = (long)d;
         } else if (strcmp(a, "--src") == 0) {
             char tmp[4096];

@@ -62,6 +62,8 @@
 #include <sluice/platform.h>
 #include <sluice/wire.h>
 
+#include "bench_util.h"
+
 #define PKT_MAX 65536
 
 static volatile sig_atomic_t g_stop;
@@ -70,13 +72,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static double clock_s(clockid_t id)
@@ -374,16 +369,6 @@ static void usage(void)
             "usage: tun_sink [--dev NAME] [--mtu N] [--min-size N] [--max-seconds N]\n"
             "       tun_sink --write [--dev NAME] [--mtu N] [--size N] [--seconds S]\n"
             "                [--warmup W] [--src A] [--dst A] [--port P]\n");
-}
-
-static bool num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
 }
 
 int main(int argc, char **argv)
