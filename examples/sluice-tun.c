@@ -136,18 +136,26 @@ static uint8_t *tx_get_buffer(void *ctx, size_t len)
     return a->txbuf;
 }
 
-static void dev_write(app *a, const uint8_t *buf, size_t len)
+/* Write one packet (with virtio-net header vh when the device has one:
+ * NULL = a whole packet, checksums done). */
+static void dev_write_hdr(app *a, const sl_vnet_hdr *vh, const uint8_t *buf, size_t len)
 {
+    static const sl_vnet_hdr plain;
     if (a->pcap != NULL)
         sl_pcap_write(a->pcap, buf, len, a->now);
-    static const sl_vnet_hdr plain; /* a whole packet, checksums done */
-    int rc = a->vnet ? sl_tun_write_vnet(a->fd, &plain, buf, len) : sl_tun_write(a->fd, buf, len);
+    int rc = a->vnet ? sl_tun_write_vnet(a->fd, vh != NULL ? vh : &plain, buf, len)
+                     : sl_tun_write(a->fd, buf, len);
     if (rc == -EAGAIN) {
         a->tx_eagain++; /* dropped: TCP retransmits, UDP is best effort */
         a->dev_blocked = true;
     } else if (rc < 0) {
         a->tx_errors++;
     }
+}
+
+static void dev_write(app *a, const uint8_t *buf, size_t len)
+{
+    dev_write_hdr(a, NULL, buf, len);
 }
 
 static void tx_send(void *ctx, uint8_t *buf, size_t len)
@@ -180,21 +188,13 @@ static void tx_send(void *ctx, uint8_t *buf, size_t len)
 static void tx_send_tso(void *ctx, uint8_t *buf, size_t len, uint16_t seg)
 {
     app *a = ctx;
-    if (a->pcap != NULL)
-        sl_pcap_write(a->pcap, buf, len, a->now);
     bool v4 = (buf[0] >> 4) == 4;
     size_t ihl = v4 ? (size_t)(buf[0] & 0x0f) * 4u : 40u; /* sluice sends no v6 ext headers */
     sl_vnet_hdr h = {0};
     h.gso_type = (uint8_t)(v4 ? SL_VNET_GSO_TCPV4 : SL_VNET_GSO_TCPV6);
     h.hdr_len = (uint16_t)(ihl + (size_t)(buf[ihl + 12] >> 4) * 4u);
     h.gso_size = seg;
-    int rc = sl_tun_write_vnet(a->fd, &h, buf, len);
-    if (rc == -EAGAIN) {
-        a->tx_eagain++;
-        a->dev_blocked = true;
-    } else if (rc < 0) {
-        a->tx_errors++;
-    }
+    dev_write_hdr(a, &h, buf, len);
 }
 
 static void tx_flush_held(app *a)

@@ -182,6 +182,19 @@ int sl_tun_set_offload(int fd, unsigned offloads)
     return ioctl(fd, TUNSETOFFLOAD, f) < 0 ? -errno : 0;
 }
 
+/* One packet from n pieces, retried on EINTR: 0, -EAGAIN, -errno. */
+static int write_iov(int fd, const struct iovec *iov, int n)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        ssize_t w = writev(fd, iov, n);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return -EINTR;
+}
+
 void sl_vnet_hdr_get(const uint8_t *p, sl_vnet_hdr *h)
 {
     h->flags = p[0];
@@ -202,26 +215,13 @@ int sl_tun_write_vnet(int fd, const sl_vnet_hdr *h, const uint8_t *pkt, size_t l
     memcpy(hb + 6, &h->csum_start, 2);
     memcpy(hb + 8, &h->csum_offset, 2);
     struct iovec iov[2] = {{hb, sizeof hb}, {(void *)(uintptr_t)pkt, len}};
-    for (int tries = 0; tries < 8; tries++) {
-        ssize_t w = writev(fd, iov, 2);
-        if (w >= 0)
-            return 0;
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-    return -EINTR;
+    return write_iov(fd, iov, 2);
 }
 
 int sl_tun_write(int fd, const uint8_t *pkt, size_t len)
 {
-    for (int tries = 0; tries < 8; tries++) {
-        ssize_t w = write(fd, pkt, len);
-        if (w >= 0)
-            return 0;
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-    return -EINTR;
+    struct iovec iov = {(void *)(uintptr_t)pkt, len};
+    return write_iov(fd, &iov, 1);
 }
 
 int sl_tun_write_batch(int fd, const sl_pkt *pkts, int n)
