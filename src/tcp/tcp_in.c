@@ -543,8 +543,11 @@ static void process_data(sl_ctx *c, sl_tcb *t, const seg_ctx *sc)
     if (seq == t->rcv_nxt) {
         size_t n = sl_ring_write(&t->rcv, &c->mem, data, len, &nomem);
         t->rcv_nxt += (uint32_t)n;
-        uint32_t next = t->x != NULL ? sl_ooo_advance(&t->x->ooo, t->rcv_nxt) : t->rcv_nxt;
-        sl_tcb_ext_trim(c, t);
+        uint32_t next = t->rcv_nxt;
+        if (t->x != NULL) { /* out-of-order data may now follow on */
+            next = sl_ooo_advance(&t->x->ooo, t->rcv_nxt);
+            sl_tcb_ext_trim(c, t);
+        }
         bool filled = next != t->rcv_nxt;
         if (filled) {
             sl_ring_extend(&t->rcv, next - t->rcv_nxt);

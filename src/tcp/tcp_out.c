@@ -46,17 +46,9 @@ uint32_t sl_tcp_rcv_window(const sl_ctx *c, const sl_tcb *t)
 }
 
 /* Build and send one segment: seq, flags, `len` bytes of the send ring
- * from position `off`.  SYN segments carry the handshake options. */
-static bool send_segment_tso(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off,
-                             size_t len, size_t seg);
-
-static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off, size_t len)
-{
-    return send_segment_tso(c, t, seq, flags, off, len, 0);
-}
-
-/* send_segment, where `seg` (non-zero) allows a TSO packet: `len` bytes
- * of whole `seg`-byte segments beyond the MTU, up to tso_max. */
+ * from position `off`.  SYN segments carry the handshake options.  A
+ * non-zero `seg` allows a TSO packet: `len` bytes of whole `seg`-byte
+ * segments beyond the MTU, up to tso_max (send_segment: seg 0). */
 static bool send_segment_tso(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off,
                              size_t len, size_t seg)
 {
@@ -133,6 +125,11 @@ static bool send_segment_tso(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, 
         t->delack_at = SL_TIME_NEVER;
     }
     return true;
+}
+
+static bool send_segment(sl_ctx *c, sl_tcb *t, uint32_t seq, uint8_t flags, size_t off, size_t len)
+{
+    return send_segment_tso(c, t, seq, flags, off, len, 0);
 }
 
 /* Bytes of the send ring not yet sent: positions [snd_nxt - snd_una, len).
